@@ -1,0 +1,3 @@
+from clip_pipeline.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""PostgreSQL access: URLs and engines (embedded or external), migrations, and table queries."""
