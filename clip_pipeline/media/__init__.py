@@ -1,0 +1,1 @@
+"""FFmpeg and PyAV: pure functions over files and URLs (no database, no Dagster)."""
