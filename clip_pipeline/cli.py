@@ -7,7 +7,9 @@ that report a result print one JSON object as their last line of stdout.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -119,6 +121,44 @@ def status_command(clip_id: str | None = typer.Argument(None, help="One clip; de
             )
     console.print(table)
     print_json({"clips": statuses})
+
+
+@app.command("ui")
+def ui_command(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on the same database, with the file server."""
+    import subprocess
+
+    from clip_pipeline.db.migrate import migrate
+    from clip_pipeline.defs.local_daemon import dagster_instance
+    from clip_pipeline.storage.file_server import start_file_server
+
+    settings = get_settings()
+    url = db_engine.database_url(settings)
+    migrate(db_engine.get_engine(url))
+    dagster_instance(settings.home, url)  # writes HOME/dagster/dagster.yaml and the env it reads
+    files = start_file_server(settings) if settings.storage_backend == "local" else None
+    env = {**os.environ, "CLIP_PIPELINE_DATABASE_URL": url}
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (database {db_engine.describe_server(url)})")
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    try:
+        subprocess.run([str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(workspace), "-p", str(port)], env=env, check=False)
+    finally:
+        if files:
+            files.stop()
+
+
+@app.command("demo")
+def demo_command(
+    timeout: float = typer.Option(900.0, help="Give up after this many seconds."),
+    summary: Path = typer.Option(Path("demo-summary.json"), help="Where to write the JSON summary."),
+) -> None:
+    """Run the whole pipeline on a synthetic recording, with no network: export, generate, finalize, apply."""
+    from clip_pipeline.demo import run_demo
+
+    rows = run_demo(Console(), timeout_s=timeout, summary_path=summary)
+    unfinished = [r for r in rows if r.status != "completed" or r.error_ms is None or r.error_ms > 1.0]
+    if unfinished:
+        raise typer.Exit(1)
 
 
 def main() -> None:

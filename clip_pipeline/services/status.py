@@ -64,3 +64,13 @@ def summarize(statuses: list[dict[str, Any]]) -> dict[str, int]:
             counts[generation["status"]] = counts.get(generation["status"], 0) + 1
     return counts
 
+
+
+def generation_states(engine: Engine, generation_ids: set[str]) -> dict[str, str]:
+    """Generation id -> status."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT id, status FROM clip_ai_generations WHERE id = ANY(CAST(:ids AS uuid[]))"),
+            {"ids": sorted(generation_ids)},
+        ).all()
+    return {str(generation_id): status for generation_id, status in rows}
