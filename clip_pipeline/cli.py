@@ -66,6 +66,22 @@ def db_status_command() -> None:
     print_json({"server": db_engine.describe_server(url), "applied": state.applied, "pending": state.pending})
 
 
+@app.command("serve-api")
+def serve_api_command(
+    host: str = typer.Option(None, help="Bind address (default: CLIP_PIPELINE_API_HOST)."),
+    port: int = typer.Option(None, help="Port (default: CLIP_PIPELINE_API_PORT)."),
+) -> None:
+    """Serve the HTTP API the editor calls (needs CLIP_PIPELINE_API_KEY)."""
+    import uvicorn
+
+    from clip_pipeline.api import create_app
+
+    settings = get_settings()
+    api = create_app(settings)
+    connect()  # fail now, with one line naming the server, rather than on the first request
+    uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)
