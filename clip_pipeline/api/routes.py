@@ -53,6 +53,7 @@ def engine(request: Request) -> Engine:
 
 
 def _errors(*statuses: int) -> dict:
+    """Documented error answers, all {"detail": "..."}; 400 = a body that is not JSON at all."""
     return {status: {"model": ErrorOut} for status in statuses}
 
 
@@ -72,7 +73,7 @@ def _export_out(row: RowMapping) -> ExportOut:
     )
 
 
-@editor.post("/clips/{clip_id}/export", response_model=ExportOut)
+@editor.post("/clips/{clip_id}/export", response_model=ExportOut, responses=_errors(400))
 def export_clip(clip_id: str, body: ExportRequest | None = None, db: Engine = Depends(engine)) -> ExportOut:
     """Select a clip for export: a ready export of the same clip and spec answers at once with its URL;
     otherwise the export is pending and the pipeline does the work (poll the GET)."""
@@ -85,7 +86,7 @@ def get_export(clip_id: str, export_id: str, db: Engine = Depends(engine)) -> Ex
     return _export_out(queries.get_export(db, clip_id, export_id))
 
 
-@editor.post("/clips/{clip_id}/ai-enhance", response_model=EnhanceOut)
+@editor.post("/clips/{clip_id}/ai-enhance", response_model=EnhanceOut, responses=_errors(400))
 def enhance_clip(clip_id: str, body: EnhanceRequest, db: Engine = Depends(engine)) -> EnhanceOut:
     """Ask for an AI enhancement of the clip; poll GET /api/clips/ai-generations/{generation_id}."""
     try:
@@ -126,7 +127,7 @@ def get_generation(generation_id: str, db: Engine = Depends(engine)) -> Generati
 
 
 @editor.post(
-    "/clips/ai-generations/{generation_id}/apply", response_model=AppliedOut, responses=_errors(409)
+    "/clips/ai-generations/{generation_id}/apply", response_model=AppliedOut, responses=_errors(400, 409)
 )
 def apply_generation(generation_id: str, body: ApplyRequest | None = None, db: Engine = Depends(engine)) -> AppliedOut:
     """Put a completed generation on the timeline (replace, overlay or append); 409 until it is ready."""
@@ -160,7 +161,7 @@ def list_shots(asset_id: str, db: Engine = Depends(engine)) -> ShotsOut:
     return ShotsOut(asset_id=asset_id, shots=[ShotOut(**vars(shot)) for shot in found])
 
 
-@providers.post("/kling/callback/{token}", response_model=CallbackOut, responses=_errors(409))
+@providers.post("/kling/callback/{token}", response_model=CallbackOut, responses=_errors(400, 409))
 def kling_callback(token: str, body: KlingCallback, db: Engine = Depends(engine)) -> CallbackOut:
     """Kling's callback_url: stores the task's state on the one generation the token belongs to."""
     stored = callbacks.record_kling_callback(db, token, body.model_dump(mode="json", exclude_unset=True))
