@@ -3,14 +3,21 @@ split a timeline clip at the cuts inside its range."""
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
 from clip_pipeline.db.timeline import get_clip, insert_clip, parse_id
 from clip_pipeline.errors import Conflict, NotFound
+from clip_pipeline.media.ffmpeg import MediaError, run_ffmpeg
+from clip_pipeline.settings import Settings, get_settings
+
+DetectorName = Literal["content", "adaptive"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +114,92 @@ def split_clip_at_shots(engine: Engine, clip_id: str | uuid.UUID) -> list[RowMap
                 )
             )
         return [get_clip(connection, piece) for piece in clip_ids]
+
+
+def detect_shots(
+    video_path: str | Path,
+    *,
+    detector: DetectorName = "content",
+    threshold: float | None = None,
+    min_shot_s: float = 0.5,
+) -> list[Shot]:
+    """Shots of a local video file found by PySceneDetect (ContentDetector, or AdaptiveDetector for
+    footage with camera motion); THRESHOLD overrides the detector's default."""
+    # imported here: OpenCV is heavy, and only shot detection needs it
+    from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, StatsManager, open_video
+    from scenedetect.video_stream import VideoOpenFailure
+
+    if detector == "content":
+        scene_detector = ContentDetector(threshold=threshold or 27.0, min_scene_len=f"{min_shot_s}s")
+    else:
+        scene_detector = AdaptiveDetector(adaptive_threshold=threshold or 3.0, min_scene_len=f"{min_shot_s}s")
+    # the metric the detector compares against its threshold (ContentDetector's comes first,
+    # AdaptiveDetector appends its ratio)
+    score_key = scene_detector.get_metrics()[0 if detector == "content" else -1]
+    try:
+        video = open_video(str(video_path), backend="pyav")
+    except VideoOpenFailure as exc:
+        raise MediaError(f"shot detection cannot open {video_path}: {exc}") from None
+    manager = SceneManager(StatsManager())
+    manager.add_detector(scene_detector)
+    manager.detect_scenes(video=video)
+    shots = []
+    for index, (start, end) in enumerate(manager.get_scene_list(start_in_scene=True)):
+        score = None
+        if index and manager.stats_manager.metrics_exist(start, [score_key]):
+            score = float(manager.stats_manager.get_metrics(start, [score_key])[0])
+        shots.append(Shot(round(start.seconds * 1000), round(end.seconds * 1000), score))
+    return shots
+
+
+def source_url(storage_path: str, settings: Settings) -> str:
+    """Where ffmpeg reads a source asset: a Cloudflare Stream HLS manifest, an http(s) URL or a
+    local file."""
+    if storage_path.startswith("cloudflare:"):
+        uid = storage_path.removeprefix("cloudflare:")
+        return f"{settings.cloudflare_stream_base.rstrip('/')}/{uid}/manifest/video.m3u8"
+    if storage_path.startswith(("http://", "https://")) or Path(storage_path).is_file():
+        return storage_path
+    raise MediaError(
+        f"source '{storage_path}' is neither a cloudflare:<uid>, an http(s) URL nor a local file;"
+        " shot detection cannot read it"
+    )
+
+
+def fetch_video(url: str, destination: Path, settings: Settings) -> Path:
+    """Read the source's video stream once into a local MP4 (HLS segments are remuxed, not
+    re-encoded); PySceneDetect needs a seekable local file."""
+    run_ffmpeg(
+        ["-y", "-i", url, "-map", "0:v:0", "-c", "copy", "-movflags", "+faststart", str(destination)],
+        timeout_s=settings.ffmpeg_timeout_s,
+        binary=settings.ffmpeg_binary,
+        what=f"fetching the source for shot detection ({url.split('?')[0]})",
+    )
+    return destination
+
+
+def detect_asset_shots(
+    engine: Engine,
+    asset_id: str | uuid.UUID,
+    *,
+    settings: Settings | None = None,
+    detector: DetectorName = "content",
+    threshold: float | None = None,
+) -> list[Shot]:
+    """Detect the shots of a source asset and store them (replacing earlier ones)."""
+    settings = settings or get_settings()
+    with engine.connect() as connection:
+        parsed = _require_asset(connection, asset_id)
+        storage_path = connection.execute(
+            sa.text("SELECT storage_path FROM assets WHERE id = :id"), {"id": parsed}
+        ).scalar_one()
+    url = source_url(storage_path, settings)
+    if Path(url).is_file() and url.lower().endswith(".mp4"):
+        found = detect_shots(url, detector=detector, threshold=threshold)
+    else:
+        settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=settings.temp_dir, prefix="shots-") as folder:
+            local = fetch_video(url, Path(folder) / "source.mp4", settings)
+            found = detect_shots(local, detector=detector, threshold=threshold)
+    store_shots(engine, parsed, found)
+    return found
