@@ -9,6 +9,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
+from clip_pipeline.db import generations as db_generations
 from clip_pipeline.db.timeline import parse_id
 from clip_pipeline.errors import NotFound
 
@@ -37,17 +38,7 @@ def get_export(engine: Engine, clip_id: str | uuid.UUID, export_id: str | uuid.U
 
 def get_generation(engine: Engine, generation_id: str | uuid.UUID) -> RowMapping:
     with engine.connect() as connection:
-        row = (
-            connection.execute(
-                sa.text("SELECT * FROM clip_ai_generations WHERE id = :id"),
-                {"id": parse_id(generation_id, "generation")},
-            )
-            .mappings()
-            .first()
-        )
-    if row is None:
-        raise NotFound(f"generation '{generation_id}' does not exist")
-    return row
+        return db_generations.get_generation(connection, generation_id)
 
 
 def estimated_seconds(engine: Engine, provider: str) -> float:

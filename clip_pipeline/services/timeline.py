@@ -13,8 +13,9 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
-from clip_pipeline.db.timeline import get_clip, insert_clip, insert_track, parse_id
-from clip_pipeline.errors import Conflict, NotFound
+from clip_pipeline.db.generations import get_generation
+from clip_pipeline.db.timeline import get_clip, insert_clip, insert_track
+from clip_pipeline.errors import Conflict
 
 ApplyMode = Literal["replace", "overlay", "append"]
 APPLY_MODES: tuple[ApplyMode, ...] = ("replace", "overlay", "append")
@@ -51,7 +52,7 @@ def apply_generation_in(
     """apply_generation inside the caller's transaction (auto_apply runs it with its own writes)."""
     if mode not in APPLY_MODES:
         raise ValueError(f"apply mode must be one of {', '.join(APPLY_MODES)}, not '{mode}'")
-    generation = _lock_generation(connection, generation_id)
+    generation = get_generation(connection, generation_id, lock=True)
     target = get_clip(connection, target_clip_id) if target_clip_id is not None else None
     previous = _application(connection, generation["id"])
     if previous is not None:
@@ -76,7 +77,7 @@ def apply_generation_in(
 def undo_apply(engine: Engine, generation_id: str | uuid.UUID) -> None:
     """Take an applied generation off the timeline, restoring what apply changed (one transaction)."""
     with engine.begin() as connection:
-        generation = _lock_generation(connection, generation_id)
+        generation = get_generation(connection, generation_id, lock=True)
         application = _application(connection, generation["id"])
         if application is None:
             raise Conflict(f"generation '{generation['id']}' is not applied; there is nothing to undo")
@@ -95,23 +96,6 @@ def undo_apply(engine: Engine, generation_id: str | uuid.UUID) -> None:
             _restore_replaced(connection, clip, application)
         else:
             _remove_added(connection, clip, application)
-
-
-def _lock_generation(connection: Connection, generation_id: str | uuid.UUID) -> RowMapping:
-    row = (
-        connection.execute(
-            sa.text(
-                "SELECT g.*, a.duration_ms AS result_asset_duration_ms FROM clip_ai_generations g"
-                " LEFT JOIN assets a ON a.id = g.result_asset_id WHERE g.id = :id FOR UPDATE OF g"
-            ),
-            {"id": parse_id(generation_id, "generation")},
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"generation '{generation_id}' does not exist")
-    return row
 
 
 def _application(connection: Connection, generation_id: uuid.UUID) -> RowMapping | None:
@@ -178,15 +162,7 @@ def _replace(connection: Connection, generation: RowMapping, clip: RowMapping) -
 def _overlay(connection: Connection, generation: RowMapping, source: RowMapping) -> AppliedClip:
     span = _playable_span(generation, source)
     track_id, created = _overlay_track_above(connection, source)
-    clip_id = insert_clip(
-        connection,
-        track_id=track_id,
-        asset_id=generation["result_asset_id"],
-        start_time=source["start_time"],
-        source_start=0,
-        source_end=span,
-        name="AI overlay",
-    )
+    clip_id = _insert_result_clip(connection, generation, track_id, source["start_time"], span, "AI overlay")
     _record(connection, generation["id"], "overlay", clip_id, created_track_id=track_id if created else None)
     return AppliedClip(clip_id, track_id, source["start_time"], source["end_time"])
 
@@ -255,17 +231,24 @@ def _append(connection: Connection, generation: RowMapping, source: RowMapping) 
     track_id = source["track_id"]
     connection.execute(sa.text("SELECT id FROM tracks WHERE id = :id FOR UPDATE"), {"id": track_id})
     _shift_clips(connection, track_id, from_time=source["end_time"], by_ms=duration)
-    clip_id = insert_clip(
+    clip_id = _insert_result_clip(connection, generation, track_id, source["end_time"], duration, "AI result")
+    _record(connection, generation["id"], "append", clip_id, ripple_ms=duration)
+    return AppliedClip(clip_id, track_id, source["end_time"], source["end_time"] + duration)
+
+
+def _insert_result_clip(
+    connection: Connection, generation: RowMapping, track_id: uuid.UUID, start_time: int, duration: int, name: str
+) -> uuid.UUID:
+    """A clip playing the first DURATION ms of the generation's result from START_TIME."""
+    return insert_clip(
         connection,
         track_id=track_id,
         asset_id=generation["result_asset_id"],
-        start_time=source["end_time"],
+        start_time=start_time,
         source_start=0,
         source_end=duration,
-        name="AI result",
+        name=name,
     )
-    _record(connection, generation["id"], "append", clip_id, ripple_ms=duration)
-    return AppliedClip(clip_id, track_id, source["end_time"], source["end_time"] + duration)
 
 
 def _shift_clips(connection: Connection, track_id: uuid.UUID, *, from_time: int, by_ms: int) -> None:
