@@ -13,6 +13,9 @@ ALTER TABLE clip_ai_generations
 CREATE TABLE clip_applications (
     generation_id          UUID PRIMARY KEY REFERENCES clip_ai_generations(id) ON DELETE CASCADE,
     mode                   TEXT NOT NULL CHECK (mode IN ('replace', 'overlay', 'append')),
+    -- the clip replaced, overlaid or appended after
+    target_clip_id         UUID REFERENCES clips(id) ON DELETE SET NULL,
+    -- the clip that plays the result
     clip_id                UUID NOT NULL REFERENCES clips(id) ON DELETE CASCADE,
     -- replace: what the clip played before
     previous_asset_id      UUID REFERENCES assets(id) ON DELETE RESTRICT,

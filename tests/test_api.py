@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -13,6 +19,7 @@ from clip_pipeline.api import create_app
 from clip_pipeline.errors import ConfigurationError
 from clip_pipeline.services import shots
 from clip_pipeline.settings import Settings, reset_settings_cache
+from tests.conftest import REPO_ROOT
 from tests.support.generations import make_generation
 from tests.support.timeline import make_timeline
 
@@ -71,6 +78,33 @@ def test_the_api_does_not_exist_without_a_key(cli):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert "CLIP_PIPELINE_API_KEY is not set" in result.stderr
+
+
+def test_serve_api_serves_the_app(clip_env, engine):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, **clip_env, "CLIP_PIPELINE_API_KEY": API_KEY, "PYTHONPATH": str(REPO_ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "clip_pipeline", "serve-api", "--port", str(port)],
+        env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/clips/{UNKNOWN}/exports/{UNKNOWN}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(url, headers={"Authorization": f"Bearer {API_KEY}"})
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.monotonic() < deadline, "serve-api did not start listening within 60 s"
+                time.sleep(0.2)
+        assert answer.status_code == 404
+        assert httpx.get(url).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_export_is_pending_then_answers_with_its_url_once_ready(api, engine):

@@ -202,3 +202,21 @@ def test_a_failure_midway_leaves_the_timeline_as_it_was(engine, monkeypatch, mod
     assert snapshot(engine) == before
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM clip_applications")).scalar() == 0
+
+
+def test_a_target_clip_anchors_overlay_and_append(engine):
+    rows = make_timeline(engine, "cloudflare:abc", [(0, 1_000), (1_000, 2_000), (2_000, 3_000)])
+    overlay = make_generation(engine, rows.clip_ids[0])
+    on_top = timeline.apply_generation(engine, overlay["id"], "overlay", target_clip_id=rows.clip_ids[2])
+    assert (on_top.start_time, on_top.end_time) == (2_000, 3_000)
+
+    append = make_generation(engine, rows.clip_ids[0])
+    after = timeline.apply_generation(engine, append["id"], "append", target_clip_id=rows.clip_ids[1])
+    assert (after.start_time, after.end_time) == (2_000, 3_000)
+    assert clips_on(engine, rows.track_id) == [(0, 1_000), (1_000, 2_000), (2_000, 3_000), (3_000, 4_000)]
+    # same mode and target again: nothing changes; another target is a different request
+    unchanged = snapshot(engine)
+    assert timeline.apply_generation(engine, append["id"], "append", target_clip_id=rows.clip_ids[1]) == after
+    assert snapshot(engine) == unchanged
+    with pytest.raises(Conflict, match="already applied"):
+        timeline.apply_generation(engine, append["id"], "append", target_clip_id=rows.clip_ids[0])

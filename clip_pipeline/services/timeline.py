@@ -49,27 +49,30 @@ def apply_generation_in(
     mode: ApplyMode = "replace",
     target_clip_id: str | uuid.UUID | None = None,
 ) -> AppliedClip:
-    """apply_generation inside the caller's transaction (auto_apply runs it with its own writes)."""
+    """apply_generation inside the caller's transaction (auto_apply runs it with its own writes).
+
+    TARGET_CLIP_ID (default: the generation's source clip) is the clip replaced, overlaid or
+    appended after."""
     if mode not in APPLY_MODES:
         raise ValueError(f"apply mode must be one of {', '.join(APPLY_MODES)}, not '{mode}'")
     generation = get_generation(connection, generation_id, lock=True)
     target = get_clip(connection, target_clip_id) if target_clip_id is not None else None
     previous = _application(connection, generation["id"])
     if previous is not None:
-        if previous["mode"] == mode and (target is None or mode != "replace" or target["id"] == previous["clip_id"]):
+        if previous["mode"] == mode and (target is None or target["id"] == previous["target_clip_id"]):
             return _applied_clip(connection, previous["clip_id"])
         raise Conflict(
             f"generation '{generation['id']}' is already applied ({previous['mode']}, clip "
             f"'{previous['clip_id']}'); undo it before applying it another way"
         )
     _require_ready(generation)
-    source = get_clip(connection, generation["source_clip_id"])
+    anchor = target or get_clip(connection, generation["source_clip_id"])
     if mode == "replace":
-        applied = _replace(connection, generation, target or source)
+        applied = _replace(connection, generation, anchor)
     elif mode == "overlay":
-        applied = _overlay(connection, generation, source)
+        applied = _overlay(connection, generation, anchor)
     else:
-        applied = _append(connection, generation, source)
+        applied = _append(connection, generation, anchor)
     _mark_applied(connection, generation["id"], applied.clip_id)
     return applied
 
@@ -152,6 +155,7 @@ def _replace(connection: Connection, generation: RowMapping, clip: RowMapping) -
         generation["id"],
         "replace",
         clip["id"],
+        clip["id"],
         previous_asset_id=clip["asset_id"],
         previous_source_start=clip["source_start"],
         previous_source_end=clip["source_end"],
@@ -159,21 +163,21 @@ def _replace(connection: Connection, generation: RowMapping, clip: RowMapping) -
     return AppliedClip(clip["id"], clip["track_id"], clip["start_time"], clip["end_time"])
 
 
-def _overlay(connection: Connection, generation: RowMapping, source: RowMapping) -> AppliedClip:
-    span = _playable_span(generation, source)
-    track_id, created = _overlay_track_above(connection, source)
-    clip_id = _insert_result_clip(connection, generation, track_id, source["start_time"], span, "AI overlay")
-    _record(connection, generation["id"], "overlay", clip_id, created_track_id=track_id if created else None)
-    return AppliedClip(clip_id, track_id, source["start_time"], source["end_time"])
+def _overlay(connection: Connection, generation: RowMapping, anchor: RowMapping) -> AppliedClip:
+    span = _playable_span(generation, anchor)
+    track_id, created = _overlay_track_above(connection, anchor)
+    clip_id = _insert_result_clip(connection, generation, track_id, anchor["start_time"], span, "AI overlay")
+    _record(connection, generation["id"], "overlay", anchor["id"], clip_id, created_track_id=track_id if created else None)
+    return AppliedClip(clip_id, track_id, anchor["start_time"], anchor["end_time"])
 
 
-def _overlay_track_above(connection: Connection, source: RowMapping) -> tuple[uuid.UUID, bool]:
-    """The overlay track right above the source's track with room for its span, created if needed."""
-    timeline_id = source["timeline_id"]
+def _overlay_track_above(connection: Connection, anchor: RowMapping) -> tuple[uuid.UUID, bool]:
+    """The overlay track right above the anchor's track with room for its span, created if needed."""
+    timeline_id = anchor["timeline_id"]
     # Serializes track layout changes within the timeline.
     connection.execute(sa.text("SELECT id FROM timelines WHERE id = :id FOR UPDATE"), {"id": timeline_id})
     position = connection.execute(
-        sa.text("SELECT position FROM tracks WHERE id = :id"), {"id": source["track_id"]}
+        sa.text("SELECT position FROM tracks WHERE id = :id"), {"id": anchor["track_id"]}
     ).scalar_one()
     above = (
         connection.execute(
@@ -185,8 +189,8 @@ def _overlay_track_above(connection: Connection, source: RowMapping) -> tuple[uu
             {
                 "timeline": timeline_id,
                 "position": position + 1,
-                "start": source["start_time"],
-                "end": source["end_time"],
+                "start": anchor["start_time"],
+                "end": anchor["end_time"],
             },
         )
         .mappings()
@@ -226,14 +230,14 @@ def _make_room_above(connection: Connection, timeline_id: uuid.UUID, position: i
     )
 
 
-def _append(connection: Connection, generation: RowMapping, source: RowMapping) -> AppliedClip:
+def _append(connection: Connection, generation: RowMapping, anchor: RowMapping) -> AppliedClip:
     duration = _result_duration_ms(generation)
-    track_id = source["track_id"]
+    track_id = anchor["track_id"]
     connection.execute(sa.text("SELECT id FROM tracks WHERE id = :id FOR UPDATE"), {"id": track_id})
-    _shift_clips(connection, track_id, from_time=source["end_time"], by_ms=duration)
-    clip_id = _insert_result_clip(connection, generation, track_id, source["end_time"], duration, "AI result")
-    _record(connection, generation["id"], "append", clip_id, ripple_ms=duration)
-    return AppliedClip(clip_id, track_id, source["end_time"], source["end_time"] + duration)
+    _shift_clips(connection, track_id, from_time=anchor["end_time"], by_ms=duration)
+    clip_id = _insert_result_clip(connection, generation, track_id, anchor["end_time"], duration, "AI result")
+    _record(connection, generation["id"], "append", anchor["id"], clip_id, ripple_ms=duration)
+    return AppliedClip(clip_id, track_id, anchor["end_time"], anchor["end_time"] + duration)
 
 
 def _insert_result_clip(
@@ -263,8 +267,10 @@ def _shift_clips(connection: Connection, track_id: uuid.UUID, *, from_time: int,
     )
 
 
-def _record(connection: Connection, generation_id: uuid.UUID, mode: ApplyMode, clip_id: uuid.UUID, **changes) -> None:
-    columns = {"generation_id": generation_id, "mode": mode, "clip_id": clip_id, **changes}
+def _record(
+    connection: Connection, generation_id: uuid.UUID, mode: ApplyMode, target_clip_id: uuid.UUID, clip_id: uuid.UUID, **changes
+) -> None:
+    columns = {"generation_id": generation_id, "mode": mode, "target_clip_id": target_clip_id, "clip_id": clip_id, **changes}
     connection.execute(
         sa.text(
             f"INSERT INTO clip_applications ({', '.join(columns)})"
