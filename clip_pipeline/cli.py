@@ -106,13 +106,17 @@ def serve_api_command(
     port: int = typer.Option(None, help="Port (default: CLIP_PIPELINE_API_PORT)."),
 ) -> None:
     """Serve the HTTP API the editor calls (needs CLIP_PIPELINE_API_KEY)."""
+    import logging
+
     import uvicorn
 
     from clip_pipeline.api import create_app
+    from clip_pipeline.api.app import RedactCallbackTokens
 
     settings = get_settings()
     api = create_app(settings)
     connect()  # fail now, with one line naming the server, rather than on the first request
+    logging.getLogger("uvicorn.access").addFilter(RedactCallbackTokens())
     uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port)
 
 

@@ -87,7 +87,7 @@ def test_serve_api_serves_the_app(clip_env, engine):
     env = {**os.environ, **clip_env, "CLIP_PIPELINE_API_KEY": API_KEY, "PYTHONPATH": str(REPO_ROOT)}
     server = subprocess.Popen(
         [sys.executable, "-m", "clip_pipeline", "serve-api", "--port", str(port)],
-        env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}/api/clips/{UNKNOWN}/exports/{UNKNOWN}"
@@ -97,14 +97,27 @@ def test_serve_api_serves_the_app(clip_env, engine):
                 answer = httpx.get(url, headers={"Authorization": f"Bearer {API_KEY}"})
                 break
             except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read().decode()
+                assert server.poll() is None, server.stdout.read()
                 assert time.monotonic() < deadline, "serve-api did not start listening within 60 s"
                 time.sleep(0.2)
         assert answer.status_code == 404
         assert httpx.get(url).status_code == 401
+        token = "secret-callback-token-0123456789"
+        callback = httpx.post(f"http://127.0.0.1:{port}/api/providers/kling/callback/{token}", json=kling_envelope("t", "succeed"))
+        assert callback.status_code == 404
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        log, _ = server.communicate(timeout=10)
+    assert "/api/providers/kling/callback/[token]" in log
+    assert token not in log
+
+
+def test_an_unreachable_database_is_a_503_naming_the_server(clip_env):
+    app = create_app(Settings(api_key=API_KEY, database_url="postgresql://clip@127.0.0.1:1/nowhere"))
+    with TestClient(app, headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        answer = client.get(f"/api/clips/ai-generations/{UNKNOWN}")
+    assert answer.status_code == 503
+    assert "127.0.0.1:1/nowhere" in answer.json()["detail"]
 
 
 def test_export_is_pending_then_answers_with_its_url_once_ready(api, engine):

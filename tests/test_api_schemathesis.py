@@ -27,7 +27,7 @@ def app_database(database_url):
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_client_input_breaks_the_api(case, app_database):
     # positive_data_acceptance is left out on purpose: schema-valid input that the schema cannot
     # rule out is still refused with a 422 naming the field (a provider without that task, text

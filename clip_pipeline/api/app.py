@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -9,6 +12,8 @@ from clip_pipeline.api import routes
 from clip_pipeline.errors import ConfigurationError, Conflict, DatabaseUnavailable, NotFound
 from clip_pipeline.settings import Settings, get_settings
 
+# The callback token in a callback URL is a credential: access logs show it as [token].
+_CALLBACK_TOKEN = re.compile(r"(/callback/)[^/?\s\"]+")
 _STATUS_FOR_ERROR: dict[type[Exception], int] = {NotFound: 404, Conflict: 409, DatabaseUnavailable: 503}
 
 
@@ -39,3 +44,15 @@ def _answer_with(status: int):
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     return handler
+
+
+class RedactCallbackTokens(logging.Filter):
+    """Masks callback tokens in log records (uvicorn's access log passes the path as an argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _CALLBACK_TOKEN.sub(r"\1[token]", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        record.msg = _CALLBACK_TOKEN.sub(r"\1[token]", record.msg) if isinstance(record.msg, str) else record.msg
+        return True
