@@ -4,6 +4,7 @@ idempotence and all-or-nothing transactions."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -220,3 +221,17 @@ def test_a_target_clip_anchors_overlay_and_append(engine):
     assert snapshot(engine) == unchanged
     with pytest.raises(Conflict, match="already applied"):
         timeline.apply_generation(engine, append["id"], "append", target_clip_id=rows.clip_ids[0])
+
+
+def test_concurrent_applies_on_one_timeline_all_land_once(engine):
+    rows = make_timeline(engine, "cloudflare:abc", [(0, 1_000), (1_000, 2_000), (2_000, 3_000)])
+    generations = [make_generation(engine, clip, duration_ms=1_000) for clip in rows.clip_ids]
+    requests = [(generations[0]["id"], "append"), (generations[1]["id"], "append"),
+                (generations[2]["id"], "overlay"), (generations[0]["id"], "append")]
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        applied = list(pool.map(lambda r: timeline.apply_generation(engine, *r), requests))
+
+    assert applied[0] == applied[3]  # the same generation twice: one clip
+    assert clips_on(engine, rows.track_id) == [(i * 1_000, (i + 1) * 1_000) for i in range(5)]
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM clip_applications")).scalar() == 3

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine, RowMapping
 from clip_pipeline.db.timeline import get_clip, insert_clip, parse_id
 from clip_pipeline.errors import Conflict, NotFound
 from clip_pipeline.media.ffmpeg import MediaError, run_ffmpeg
+from clip_pipeline.services.timeline import lock_timeline
 from clip_pipeline.settings import Settings, get_settings
 
 DetectorName = Literal["content", "adaptive"]
@@ -69,7 +70,8 @@ def split_clip_at_shots(engine: Engine, clip_id: str | uuid.UUID) -> list[RowMap
     plays exactly as before. Returns the clips in timeline order. Running it again changes nothing."""
     with engine.begin() as connection:
         clip = get_clip(connection, clip_id)
-        connection.execute(sa.text("SELECT id FROM clips WHERE id = :id FOR UPDATE"), {"id": clip["id"]})
+        lock_timeline(connection, clip["timeline_id"])  # no apply or ripple interleaves with the split
+        clip = get_clip(connection, clip["id"])
         if not connection.execute(
             sa.text("SELECT 1 FROM shot_segments WHERE asset_id = :asset LIMIT 1"), {"asset": clip["asset_id"]}
         ).first():

@@ -67,6 +67,8 @@ def apply_generation_in(
         )
     _require_ready(generation)
     anchor = target or get_clip(connection, generation["source_clip_id"])
+    lock_timeline(connection, anchor["timeline_id"])
+    anchor = get_clip(connection, anchor["id"])  # as it is now that no other change can interleave
     if mode == "replace":
         applied = _replace(connection, generation, anchor)
     elif mode == "overlay":
@@ -95,10 +97,18 @@ def undo_apply(engine: Engine, generation_id: str | uuid.UUID) -> None:
             {"id": generation["id"]},
         )
         clip = get_clip(connection, application["clip_id"])
+        lock_timeline(connection, clip["timeline_id"])
+        clip = get_clip(connection, clip["id"])
         if application["mode"] == "replace":
             _restore_replaced(connection, clip, application)
         else:
             _remove_added(connection, clip, application)
+
+
+def lock_timeline(connection: Connection, timeline_id: uuid.UUID) -> None:
+    """One timeline change at a time: ripples and track reordering never interleave. Locks are
+    taken in one order (generation, then timeline), so concurrent applies cannot deadlock."""
+    connection.execute(sa.text("SELECT id FROM timelines WHERE id = :id FOR UPDATE"), {"id": timeline_id})
 
 
 def _application(connection: Connection, generation_id: uuid.UUID) -> RowMapping | None:
@@ -174,8 +184,6 @@ def _overlay(connection: Connection, generation: RowMapping, anchor: RowMapping)
 def _overlay_track_above(connection: Connection, anchor: RowMapping) -> tuple[uuid.UUID, bool]:
     """The overlay track right above the anchor's track with room for its span, created if needed."""
     timeline_id = anchor["timeline_id"]
-    # Serializes track layout changes within the timeline.
-    connection.execute(sa.text("SELECT id FROM timelines WHERE id = :id FOR UPDATE"), {"id": timeline_id})
     position = connection.execute(
         sa.text("SELECT position FROM tracks WHERE id = :id"), {"id": anchor["track_id"]}
     ).scalar_one()
@@ -233,7 +241,6 @@ def _make_room_above(connection: Connection, timeline_id: uuid.UUID, position: i
 def _append(connection: Connection, generation: RowMapping, anchor: RowMapping) -> AppliedClip:
     duration = _result_duration_ms(generation)
     track_id = anchor["track_id"]
-    connection.execute(sa.text("SELECT id FROM tracks WHERE id = :id FOR UPDATE"), {"id": track_id})
     _shift_clips(connection, track_id, from_time=anchor["end_time"], by_ms=duration)
     clip_id = _insert_result_clip(connection, generation, track_id, anchor["end_time"], duration, "AI result")
     _record(connection, generation["id"], "append", anchor["id"], clip_id, ripple_ms=duration)
@@ -314,7 +321,6 @@ def _restore_replaced(connection: Connection, clip: RowMapping, application: Row
 def _remove_added(connection: Connection, clip: RowMapping, application: RowMapping) -> None:
     connection.execute(sa.text("DELETE FROM clips WHERE id = :id"), {"id": clip["id"]})
     if application["ripple_ms"]:
-        connection.execute(sa.text("SELECT id FROM tracks WHERE id = :id FOR UPDATE"), {"id": clip["track_id"]})
         _shift_clips(connection, clip["track_id"], from_time=clip["end_time"], by_ms=-application["ripple_ms"])
     if application["created_track_id"] is not None:
         connection.execute(
