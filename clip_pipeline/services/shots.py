@@ -131,10 +131,11 @@ def detect_shots(
     from scenedetect import AdaptiveDetector, ContentDetector, SceneManager, StatsManager, open_video
     from scenedetect.video_stream import VideoOpenFailure
 
+    options = {} if threshold is None else {"threshold" if detector == "content" else "adaptive_threshold": threshold}
     if detector == "content":
-        scene_detector = ContentDetector(threshold=threshold or 27.0, min_scene_len=f"{min_shot_s}s")
+        scene_detector = ContentDetector(min_scene_len=f"{min_shot_s}s", **options)
     else:
-        scene_detector = AdaptiveDetector(adaptive_threshold=threshold or 3.0, min_scene_len=f"{min_shot_s}s")
+        scene_detector = AdaptiveDetector(min_scene_len=f"{min_shot_s}s", **options)
     # the metric the detector compares against its threshold (ContentDetector's comes first,
     # AdaptiveDetector appends its ratio)
     score_key = scene_detector.get_metrics()[0 if detector == "content" else -1]
