@@ -40,7 +40,9 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(storable)]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields and values of the wrong JSON type are refused, not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ExportRequest(Body):
@@ -94,7 +96,9 @@ class GenerationOut(BaseModel):
 
 class ApplyRequest(Body):
     mode: ApplyMode = "replace"
-    target_clip_id: uuid.UUID | None = None
+    # JSON has no UUID type: a string in UUID form (FastAPI validates parsed JSON, where strict
+    # mode would want a uuid.UUID object)
+    target_clip_id: Annotated[uuid.UUID, Field(strict=False)] | None = None
 
 
 class AppliedOut(BaseModel):
@@ -105,19 +109,19 @@ class AppliedOut(BaseModel):
 
 
 class KlingVideo(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     id: Text | None = None
     url: Text | None = None
     duration: Text | float | None = None
 
 
 class KlingTaskResult(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     videos: list[KlingVideo] = Field(default_factory=list)
 
 
 class KlingTaskData(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     task_id: Annotated[Text, Field(min_length=1, max_length=200)]
     task_status: Literal["submitted", "processing", "succeed", "failed"]
     task_status_msg: Text | None = None
@@ -125,9 +129,9 @@ class KlingTaskData(BaseModel):
 
 
 class KlingCallback(BaseModel):
-    """Kling's task envelope, as its callback_url receives it."""
+    """Kling's task envelope, as its callback_url receives it (fields beyond these are kept)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     code: int = 0
     message: Text | None = None
     request_id: Text | None = None
