@@ -1,0 +1,1 @@
+"""Use cases: they combine media, storage, providers and the database."""
