@@ -240,6 +240,8 @@ def test_local_files_live_under_root_bucket_key_and_uploads_are_atomic(local_ser
     store.put_file("exports/a.mp4", write(tmp_path, "a.mp4", b"abc"), content_type="video/mp4")
     assert (settings.local_storage_root / EXPORTS / "exports" / "a.mp4").read_bytes() == b"abc"
     assert list((settings.local_storage_root / ".incoming").iterdir()) == []
+    store.delete("exports")  # a key prefix, not an object: nothing happens
+    assert store.exists("exports/a.mp4")
 
 
 def test_local_server_answers_404_416_and_refuses_unsigned(local_server, tmp_path):

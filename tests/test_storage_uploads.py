@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from clip_pipeline.settings import Settings
-from clip_pipeline.storage import InvalidKey, StorageUnavailable, StoredObject, get_store
+from clip_pipeline.storage import InvalidKey, StorageError, StorageUnavailable, StoredObject, get_store
 from clip_pipeline.storage.uploads import upload_cached, upload_with_fallback
 from tests.support.supabase_fake import SupabaseStorageFake
 
@@ -98,8 +98,15 @@ def test_a_bad_key_fails_at_once_without_caching(local_store, clip, tmp_path):
     assert store.calls == [] and not (tmp_path / "cache").exists()
 
 
+def test_a_missing_work_file_is_an_error_not_a_cache_entry(local_store, tmp_path):
+    with pytest.raises(StorageError, match="does not exist"):
+        upload_with_fallback(local_store, "exports/c.mp4", tmp_path / "nope.mp4", content_type="video/mp4",
+                             cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
 def test_upload_cached_names_a_missing_cache_file(local_store, tmp_path):
-    with pytest.raises(Exception, match="missing"):
+    with pytest.raises(StorageError, match="missing"):
         upload_cached(local_store, "exports/c.mp4", tmp_path / "nothing.mp4")
 
 

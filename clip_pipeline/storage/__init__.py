@@ -6,8 +6,6 @@ URL there; every other bucket hands out signed, expiring URLs only.
 
 from __future__ import annotations
 
-import re
-
 from clip_pipeline.errors import ConfigurationError
 from clip_pipeline.settings import Settings
 from clip_pipeline.storage.base import (
@@ -18,6 +16,7 @@ from clip_pipeline.storage.base import (
     StorageError,
     StorageUnavailable,
     StoredObject,
+    is_valid_bucket_name,
     validate_key,
 )
 
@@ -33,11 +32,8 @@ __all__ = [
     "validate_key",
 ]
 
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,62}$")
-
-
 def get_store(settings: Settings, bucket: str) -> ObjectStore:
-    if not _BUCKET_NAME.match(bucket):
+    if not is_valid_bucket_name(bucket):
         raise ConfigurationError(
             f"bucket name {bucket!r} is not valid: use 3-63 lowercase letters, digits, '.', '-' or '_'"
         )

@@ -6,6 +6,7 @@ part of the store, not of the key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from clip_pipeline.errors import ClipPipelineError
 
 MAX_KEY_LENGTH = 1024
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,62}$")
 
 
 class StorageError(ClipPipelineError):
@@ -87,6 +89,11 @@ def validate_key(key: str) -> str:
     if any(part in ("", ".", "..") for part in parts):
         raise InvalidKey(f"object key {key!r} has an empty, '.' or '..' part")
     return key
+
+
+def is_valid_bucket_name(bucket: str) -> bool:
+    """3-63 lowercase letters, digits, '.', '-' or '_', starting with a letter or digit."""
+    return bool(_BUCKET_NAME.match(bucket)) and ".." not in bucket
 
 
 def local_file_size(local_path: Path) -> int:

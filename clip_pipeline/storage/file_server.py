@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from clip_pipeline.settings import Settings
-from clip_pipeline.storage.base import InvalidKey, validate_key
+from clip_pipeline.storage.base import InvalidKey, is_valid_bucket_name, validate_key
 from clip_pipeline.storage.local import PUBLIC_PREFIX, SIGNED_PREFIX
 from clip_pipeline.storage.signing import UrlSigner, signer_for
 
@@ -114,6 +114,8 @@ def _handler_class(*, root: Path, signer: UrlSigner, public_buckets: frozenset[s
             try:
                 validate_key(key)
             except InvalidKey:
+                return 404
+            if not is_valid_bucket_name(bucket):
                 return 404
             if prefix == SIGNED_PREFIX:
                 query = parse_qs(url.query)

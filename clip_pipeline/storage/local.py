@@ -64,7 +64,9 @@ class LocalDiskStore:
         return self.path_for(key).is_file()
 
     def delete(self, key: str) -> None:
-        self.path_for(key).unlink(missing_ok=True)
+        path = self.path_for(key)
+        if not path.is_dir():  # a folder is a key prefix, not an object
+            path.unlink(missing_ok=True)
 
     def download(self, key: str, dest: Path) -> Path:
         dest = Path(dest)

@@ -78,6 +78,7 @@ def upload_with_fallback(
     """Upload with retries; if the store keeps failing, copy the file to cache_dir and say so."""
     validate_key(key)
     local_path = Path(local_path)
+    local_file_size(local_path)  # a missing work file is the caller's bug, not a storage outage
     try:
         size = _upload_verified(
             store, key, local_path, content_type=content_type, attempts=attempts, backoff_s=backoff_s
