@@ -329,6 +329,14 @@ def test_supabase_small_upload_keeps_content_type_and_cache_control(supabase_fak
     assert (stored.content_type, stored.cache_control) == ("audio/mp4", "max-age=3600")
 
 
+def test_supabase_size_check_works_when_info_has_no_size(supabase_fake, tmp_path):
+    supabase_fake.info_reports_size = False
+    stored = supabase_store(supabase_fake, tmp_path).put_file(
+        "exports/a.mp4", write(tmp_path, "a.mp4", b"12345"), content_type="video/mp4")
+    assert stored.size == 5
+    assert ("HEAD", f"/storage/v1/object/authenticated/{EXPORTS}/exports/a.mp4") in supabase_fake.requests
+
+
 def test_supabase_errors_come_from_the_body_not_the_http_status(supabase_fake, tmp_path):
     raw = httpx.get(f"{supabase_fake.url}/storage/v1/object/{EXPORTS}/nope.mp4",
                     headers={"Authorization": f"Bearer {supabase_fake.service_key}"})

@@ -70,9 +70,20 @@ class SupabaseStore:
                     Path(local_path),
                     {"content-type": content_type, "cache-control": CACHE_CONTROL_S, "upsert": str(upsert).lower()},
                 )
-            info = self._bucket_api.info(key)
-        return StoredObject(key, int(info.get("size") or info.get("metadata", {}).get("size") or 0))
+            return StoredObject(key, self._stored_size(key))
 
+    def _stored_size(self, key: str) -> int:
+        """The size Storage reports (`size` of the object info; older servers: the object's HEAD)."""
+        size = self._bucket_api.info(key).get("size")
+        if size is None:
+            response = self._http.head(self._object_url(key), headers=self._auth_headers)
+            if response.status_code != 200:
+                _raise_for_body(response, self.bucket, key)
+            size = response.headers.get("content-length", -1)
+        return int(size)
+
+    def _object_url(self, key: str) -> str:
+        return f"{self._storage_url}/object/authenticated/{quote(self.bucket)}/{quote(key, safe='/')}"
     def _upload_resumable(self, key: str, local_path: Path, *, content_type: str, upsert: bool) -> None:
         client = TusClient(
             f"{self._storage_url}/upload/resumable",
@@ -122,9 +133,8 @@ class SupabaseStore:
     def open(self, key: str) -> BinaryIO:
         """A streaming reader (storage3's download() would load the whole file into memory)."""
         validate_key(key)
-        url = f"{self._storage_url}/object/authenticated/{quote(self.bucket)}/{quote(key, safe='/')}"
         with self._errors(key):
-            request = self._http.build_request("GET", url, headers=self._auth_headers)
+            request = self._http.build_request("GET", self._object_url(key), headers=self._auth_headers)
             response = self._http.send(request, stream=True)
             if response.status_code != 200:
                 response.read()

@@ -73,6 +73,7 @@ class SupabaseStorageFake:
         self.objects: dict[tuple[str, str], FakeObject] = {}
         self.uploads: dict[str, TusUpload] = {}
         self.requests: list[tuple[str, str]] = []
+        self.info_reports_size = True  # older servers return object info without a top-level `size`
         self._failures = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
@@ -248,12 +249,15 @@ def _handler_class(fake: SupabaseStorageFake):
 
         def _info(self, bucket: str, name: str) -> None:
             obj = fake.get_object(bucket, name)
-            self._json(200, {
+            info = {
                 "id": obj.id, "name": name, "bucket_id": bucket, "version": obj.id,
                 "size": len(obj.data), "content_type": obj.content_type, "cache_control": obj.cache_control,
                 "etag": f'"{obj.id}"', "last_modified": obj.created_at, "created_at": obj.created_at,
-                "metadata": {"size": len(obj.data), "mimetype": obj.content_type, "cacheControl": obj.cache_control},
-            })
+                "metadata": {},  # user metadata
+            }
+            if not fake.info_reports_size:
+                del info["size"]
+            self._json(200, info)
 
         def _remove(self, bucket: str) -> None:
             if bucket not in fake.buckets:
