@@ -86,6 +86,9 @@ def _handler_class(*, root: Path, signer: UrlSigner, public_buckets: frozenset[s
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "clip-pipeline-files"
+        # Headers and body go out in separate writes; with Nagle on, each keep-alive request then
+        # waits for the client's delayed ACK (~40 ms per Range probe).
+        disable_nagle_algorithm = True
 
         def log_message(self, format, *args):  # noqa: A002 - access logs would leak signatures
             pass

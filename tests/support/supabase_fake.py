@@ -141,6 +141,7 @@ class SupabaseStorageFake:
 def _handler_class(fake: SupabaseStorageFake):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else every keep-alive request waits ~40 ms for a delayed ACK
 
         def log_message(self, format, *args):  # noqa: A002
             pass
