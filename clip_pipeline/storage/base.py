@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -109,3 +112,16 @@ def expires_in_seconds(expires_in: timedelta) -> int:
     if seconds < 1:
         raise StorageError(f"signed URL lifetime must be at least 1 second, got {expires_in}")
     return seconds
+
+
+def download_via_open(store: ObjectStore, key: str, dest: Path) -> Path:
+    """Stream store.open(key) into dest through a temporary file, so dest is whole or absent."""
+    dest = Path(dest)
+    temp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+    try:
+        with store.open(key) as source, open(temp, "wb") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
+        os.replace(temp, dest)
+    finally:
+        temp.unlink(missing_ok=True)
+    return dest

@@ -16,6 +16,7 @@ from clip_pipeline.storage.base import (
     ObjectNotFound,
     StorageError,
     StoredObject,
+    download_via_open,
     expires_in_seconds,
     local_file_size,
     validate_key,
@@ -69,10 +70,7 @@ class LocalDiskStore:
             path.unlink(missing_ok=True)
 
     def download(self, key: str, dest: Path) -> Path:
-        dest = Path(dest)
-        with self.open(key) as source, open(dest, "wb") as target:
-            shutil.copyfileobj(source, target, 1024 * 1024)
-        return dest
+        return download_via_open(self, key, dest)
 
     def open(self, key: str) -> BinaryIO:
         try:

@@ -19,6 +19,7 @@ from clip_pipeline.storage.base import (
     StorageError,
     StorageUnavailable,
     StoredObject,
+    download_via_open,
     expires_in_seconds,
     local_file_size,
     validate_key,
@@ -94,11 +95,7 @@ class S3Store:
             self._client.delete_object(Bucket=self.bucket, Key=key)
 
     def download(self, key: str, dest: Path) -> Path:
-        dest = Path(dest)
-        with self.open(key) as source, open(dest, "wb") as target:
-            while chunk := source.read(1024 * 1024):
-                target.write(chunk)
-        return dest
+        return download_via_open(self, key, dest)
 
     def open(self, key: str) -> BinaryIO:
         validate_key(key)

@@ -25,6 +25,7 @@ from clip_pipeline.storage.base import (
     StorageError,
     StorageUnavailable,
     StoredObject,
+    download_via_open,
     expires_in_seconds,
     local_file_size,
     validate_key,
@@ -84,6 +85,7 @@ class SupabaseStore:
 
     def _object_url(self, key: str) -> str:
         return f"{self._storage_url}/object/authenticated/{quote(self.bucket)}/{quote(key, safe='/')}"
+
     def _upload_resumable(self, key: str, local_path: Path, *, content_type: str, upsert: bool) -> None:
         client = TusClient(
             f"{self._storage_url}/upload/resumable",
@@ -111,7 +113,10 @@ class SupabaseStore:
                 raise StorageUnavailable(
                     f"Supabase resumable upload of {self.bucket}/{key} failed: {status or 'no connection'}"
                 ) from None
-            raise StorageError(f"Supabase refused the resumable upload of {self.bucket}/{key} (HTTP {status})") from None
+            hint = "; check CLIP_PIPELINE_SUPABASE_KEY" if status in (401, 403) else ""
+            raise StorageError(
+                f"Supabase refused the resumable upload of {self.bucket}/{key} (HTTP {status}){hint}"
+            ) from None
 
     def exists(self, key: str) -> bool:
         validate_key(key)
@@ -124,11 +129,7 @@ class SupabaseStore:
             self._bucket_api.remove([key])
 
     def download(self, key: str, dest: Path) -> Path:
-        dest = Path(dest)
-        with self.open(key) as source, open(dest, "wb") as target:
-            while chunk := source.read(1024 * 1024):
-                target.write(chunk)
-        return dest
+        return download_via_open(self, key, dest)
 
     def open(self, key: str) -> BinaryIO:
         """A streaming reader (storage3's download() would load the whole file into memory)."""
