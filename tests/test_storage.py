@@ -322,6 +322,16 @@ def test_supabase_large_files_go_through_tus_in_6_mib_chunks(supabase_fake, tmp_
         store.put_file("exports/big.mp4", write(tmp_path, "big2.mp4", data), content_type="video/mp4", upsert=False)
 
 
+def test_supabase_tus_upload_resumes_after_a_failed_chunk(supabase_fake, tmp_path):
+    store = supabase_store(supabase_fake, tmp_path)
+    data = os.urandom(7 * 1024 * 1024)
+    supabase_fake.fail_next(1, path_contains="PATCH /storage/v1/upload/resumable/")
+    store.put_file("exports/resumed.mp4", write(tmp_path, "r.mp4", data), content_type="video/mp4")
+    assert supabase_fake.objects[(EXPORTS, "exports/resumed.mp4")].data == data
+    methods = [method for method, path in supabase_fake.requests if "/upload/resumable" in path]
+    assert methods == ["POST", "PATCH", "HEAD", "PATCH", "PATCH"]  # failed chunk, offset asked, resumed
+
+
 def test_supabase_small_upload_keeps_content_type_and_cache_control(supabase_fake, tmp_path):
     store = supabase_store(supabase_fake, tmp_path)
     store.put_file("exports/a.m4a", write(tmp_path, "a.m4a", b"audio"), content_type="audio/mp4")

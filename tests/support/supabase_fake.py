@@ -11,7 +11,7 @@ client code depends on:
 - public URLs only for public buckets; downloads honour HEAD and a single `Range`;
 - TUS resumable uploads at /upload/resumable (POST create, PATCH with Upload-Offset, HEAD), with
   Supabase's rule that every chunk but the last is exactly 6 MiB; TUS routes use real HTTP codes.
-Faults: `fail_next(n)` answers the next n requests with HTTP 500.
+Faults: `fail_next(n, path_contains=...)` answers the next n matching requests with HTTP 500.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class SupabaseStorageFake:
         self.requests: list[tuple[str, str]] = []
         self.info_reports_size = True  # older servers return object info without a top-level `size`
         self._failures = 0
+        self._failure_path = ""
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self._server.daemon_threads = True
@@ -103,13 +104,13 @@ class SupabaseStorageFake:
         self._server.shutdown()
         self._server.server_close()
 
-    def fail_next(self, count: int) -> None:
+    def fail_next(self, count: int, path_contains: str = "") -> None:
         with self._lock:
-            self._failures = count
+            self._failures, self._failure_path = count, path_contains
 
-    def take_failure(self) -> bool:
+    def take_failure(self, method: str, path: str) -> bool:
         with self._lock:
-            if self._failures > 0:
+            if self._failures > 0 and self._failure_path in f"{method} {path}":
                 self._failures -= 1
                 return True
             return False
@@ -185,7 +186,8 @@ def _handler_class(fake: SupabaseStorageFake):
         def _dispatch(self) -> None:
             url = urlsplit(self.path)
             fake.record(self.command, url.path)
-            if fake.take_failure():
+            if fake.take_failure(self.command, url.path):
+                self._body()  # drain it, so the connection stays usable
                 self._json(500, {"statusCode": "500", "error": "internal", "message": "Internal Server Error"})
                 return
             if not url.path.startswith(PREFIX + "/"):
