@@ -66,6 +66,8 @@ def test_migration_adds_the_upload_columns(engine):
     assert columns["upload_pending"]["nullable"] is False
     generation_columns = {c["name"] for c in sa.inspect(engine).get_columns("clip_ai_generations")}
     assert {"upload_pending", "cached_final_path"} <= generation_columns
+    with engine.begin() as connection:  # safe to run again by hand
+        connection.exec_driver_sql((Path(__file__).parents[1] / "sql" / "0002_storage.sql").read_text())
 
 
 def test_expire_exports_deletes_objects_marks_rows_and_is_idempotent(engine, clip_id, stores, tmp_path):
