@@ -292,6 +292,20 @@ def test_serve_files_command_serves_signed_urls(clip_env, tmp_path):
         process.wait(timeout=10)
 
 
+def test_serve_files_on_a_busy_port_is_one_line_and_non_zero(tmp_path):
+    from tests.conftest import run_cli
+
+    settings = make_settings(tmp_path / "home")
+    handle = start_file_server(settings, port=0)
+    try:
+        port = handle.base_url.rsplit(":", 1)[1]
+        result = run_cli("serve-files", "--port", port, env={"CLIP_PIPELINE_HOME": str(tmp_path / "home")})
+    finally:
+        handle.stop()
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1 and "pick another --port" in result.stderr
+
+
 def _free_port() -> int:
     import socket
 

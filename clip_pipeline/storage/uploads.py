@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
 from clip_pipeline.storage.base import (
     InvalidKey,
@@ -55,6 +55,7 @@ def _upload_verified(
         wait=wait_exponential(multiplier=backoff_s, max=BACKOFF_MAX_S),
         retry=retry_if_exception(_worth_retrying),
         reraise=True,
+        before_sleep=before_sleep_log(log, logging.WARNING),
     ):
         with attempt:
             stored = store.put_file(key, local_path, content_type=content_type, upsert=True)
