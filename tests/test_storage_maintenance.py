@@ -116,10 +116,13 @@ def test_upload_pending_files_uploads_sets_urls_and_clears_the_flag(engine, clip
                            cached_video_path=str(video), cached_audio_path=str(audio),
                            expires_at=now + timedelta(days=7))
     with engine.begin() as connection:
+        asset = connection.execute(sa.text("INSERT INTO assets (storage_path) VALUES (:path) RETURNING id"),
+                                   {"path": str(final)}).scalar()
         generation = connection.execute(sa.text(
             "INSERT INTO clip_ai_generations (source_clip_id, provider, model, task_type, expected_duration_ms,"
-            " upload_pending, cached_final_path) VALUES (:clip, 'local', 'm', 'scene_generate', 1000, TRUE, :path)"
-            " RETURNING id"), {"clip": clip_id, "path": str(final)}).scalar()
+            " upload_pending, cached_final_path, result_asset_id)"
+            " VALUES (:clip, 'local', 'm', 'scene_generate', 1000, TRUE, :path, :asset) RETURNING id"),
+            {"clip": clip_id, "path": str(final), "asset": asset}).scalar()
 
     assert upload_pending_files(engine, exports, results, now=now) == 2
 
@@ -133,6 +136,9 @@ def test_upload_pending_files_uploads_sets_urls_and_clears_the_flag(engine, clip
         gen = connection.execute(sa.text("SELECT * FROM clip_ai_generations WHERE id = :id"), {"id": generation}).mappings().one()
     assert gen["upload_pending"] is False and gen["final_storage_path"] == result_key(generation)
     assert httpx.get(gen["final_url"]).content == b"final bytes"
+    with engine.connect() as connection:
+        asset_path = connection.execute(sa.text("SELECT storage_path FROM assets WHERE id = :id"), {"id": asset}).scalar()
+    assert asset_path == f"{results.bucket}/{result_key(generation)}"
     assert upload_pending_files(engine, exports, results, now=now) == 0
 
 

@@ -6,6 +6,7 @@ Conventions for the rows (set by the export and AI services):
 - when an upload still fails after its retries, the row keeps the intended key, sets
   upload_pending = TRUE and records the cached file (cached_video_path, cached_audio_path,
   cached_final_path); its URL columns stay NULL until upload_pending_files has uploaded it.
+  A result asset whose storage_path is the cached file is repointed to "<bucket>/<key>".
 Each row is handled in its own transaction with FOR UPDATE SKIP LOCKED, so two workers running the
 same chore never work on the same row, and one failing row does not stop the others.
 """
@@ -137,7 +138,7 @@ def _upload_pending_generation(engine: Engine, store: ObjectStore, generation_id
     with engine.begin() as connection:
         row = connection.execute(
             sa.text(
-                "SELECT id, final_storage_path, cached_final_path FROM clip_ai_generations"
+                "SELECT id, final_storage_path, cached_final_path, result_asset_id FROM clip_ai_generations"
                 " WHERE id = :id AND upload_pending FOR UPDATE SKIP LOCKED"
             ),
             {"id": generation_id},
@@ -150,6 +151,12 @@ def _upload_pending_generation(engine: Engine, store: ObjectStore, generation_id
         changes = {"final_storage_path": key, "cached_final_path": None, "upload_pending": False,
                    "final_url": _url_or_none(store, key, None)}
         _update(connection, "clip_ai_generations", generation_id, changes)
+        if row["result_asset_id"] and row["cached_final_path"]:
+            # The result asset pointed at the cached file until now; point it at the stored object.
+            connection.execute(
+                sa.text("UPDATE assets SET storage_path = :path WHERE id = :id AND storage_path = :cached"),
+                {"path": f"{store.bucket}/{key}", "id": row["result_asset_id"], "cached": row["cached_final_path"]},
+            )
     return 1
 
 
