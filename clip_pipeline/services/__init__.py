@@ -1,1 +1,1 @@
-"""Use cases: they combine media, storage, providers and the database."""
+"""Use cases (plain Python, no Dagster): request, export, generate, finalize and apply clips."""
