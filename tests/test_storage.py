@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
+from clip_pipeline.errors import ConfigurationError
 from clip_pipeline.settings import Settings
 from clip_pipeline.storage import (
     InvalidKey,
@@ -267,6 +268,8 @@ def test_local_signing_key_is_generated_once_with_private_permissions(tmp_path):
     assert signer_for(make_settings(tmp_path / "home")).signature(EXPORTS, "k.mp4", 100) == first
     configured = make_settings(tmp_path / "home", url_signing_key="x" * 32)
     assert signer_for(configured).signature(EXPORTS, "k.mp4", 100) != first
+    with pytest.raises(ConfigurationError, match="too short"):
+        signer_for(make_settings(tmp_path / "home", url_signing_key="short"))
 
 
 def test_serve_files_command_serves_signed_urls(clip_env, tmp_path):
@@ -385,8 +388,6 @@ def test_supabase_unreachable_is_storage_unavailable(tmp_path):
 
 
 def test_supabase_backend_needs_url_and_key(tmp_path):
-    from clip_pipeline.errors import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="SUPABASE_URL"):
         get_store(make_settings(tmp_path, storage_backend="supabase"), EXPORTS)
 
@@ -416,7 +417,5 @@ def test_s3_wrong_secret_is_a_clear_error_without_the_secret(seaweed, tmp_path):
 
 
 def test_invalid_bucket_name_is_a_configuration_error(tmp_path):
-    from clip_pipeline.errors import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="bucket name"):
         get_store(make_settings(tmp_path), "../up")

@@ -16,6 +16,7 @@ import secrets
 import time
 from pathlib import Path
 
+from clip_pipeline.errors import ConfigurationError
 from clip_pipeline.settings import Settings
 
 SIGNING_KEY_FILE = "url-signing.key"
@@ -24,7 +25,7 @@ SIGNING_KEY_FILE = "url-signing.key"
 class UrlSigner:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
-            raise ValueError("URL signing key must be at least 16 bytes")
+            raise ConfigurationError("CLIP_PIPELINE_URL_SIGNING_KEY is too short: use at least 16 characters")
         self._secret = secret
 
     def __repr__(self) -> str:
