@@ -70,6 +70,30 @@ def db_status_command() -> None:
     print_json({"server": db_engine.describe_server(url), "applied": state.applied, "pending": state.pending})
 
 
+@app.command("serve-files")
+def serve_files_command(
+    host: str | None = typer.Option(None, help="Bind address (default: settings.file_server_host)."),
+    port: int | None = typer.Option(None, help="Port (default: settings.file_server_port)."),
+) -> None:
+    """Serve local-disk storage over HTTP (signed URLs, public results, HEAD and Range) until Ctrl+C."""
+    from clip_pipeline.storage.file_server import start_file_server
+
+    settings = get_settings()
+    try:
+        handle = start_file_server(settings, host=host, port=port)
+    except OSError as exc:
+        raise ClipPipelineError(
+            f"cannot serve files on {host or settings.file_server_host}:{port or settings.file_server_port}: "
+            f"{exc.strerror or exc}; pick another --port"
+        ) from None
+    print_json({"base_url": handle.base_url, "root": str(settings.local_storage_root)})
+    console.print(f"serving {settings.local_storage_root} at {handle.base_url} (Ctrl+C to stop)")
+    try:
+        handle.wait()
+    finally:
+        handle.stop()
+
+
 @app.command("select")
 def select_command(
     clip_ids: list[str] = typer.Argument(..., help="Clip ids to export (and enhance, with --provider)."),
