@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -196,3 +198,20 @@ def test_daily_metrics_read_the_covering_index(engine, world):
             connection.execute(sa.text("EXPLAIN SELECT * FROM generation_metrics_daily")).scalars()
         )
     assert "idx_clip_ai_generations_daily_metrics" in plan
+
+
+def readme_analyst_queries() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## For analysts", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)
+    return [statement.strip() for block in blocks for statement in block.split(";") if statement.strip()]
+
+
+def test_the_readme_example_queries_run_and_answer(engine, world):
+    queries = readme_analyst_queries()
+    assert len(queries) >= 5
+    with engine.connect() as connection:
+        answers = [connection.execute(sa.text(query)).all() for query in queries]
+    assert all(answers), "every example returns rows on the fixture"
+    success_by_model = {(r.provider, r.model): float(r.success_rate) for r in answers[0]}
+    assert success_by_model == {("kling", "kling-v2"): 0.8, ("veo", "veo-3"): 0.0}
