@@ -1,1 +1,1 @@
-"""Use cases: each module runs one job of the pipeline over media, storage, providers and db."""
+"""Use cases (plain Python, no Dagster): request, export, generate, finalize and apply clips."""

@@ -1,0 +1,1 @@
+"""Loopback stand-ins for services this machine cannot reach: a CDN and the AI providers' APIs."""
