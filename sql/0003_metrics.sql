@@ -9,9 +9,9 @@
 
 ALTER TABLE clip_exports ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0 CHECK (cache_hits >= 0);
 COMMENT ON COLUMN clip_exports.cache_hits IS
-    'Times the export service was asked for this export again (same fingerprint) while it was '
-    'ready, and returned it without cutting anew. The service runs '
-    'UPDATE clip_exports SET cache_hits = cache_hits + 1 WHERE id = ... on each reuse.';
+    'Times this export was asked for again (same fingerprint: a clip selected again, or a generation '
+    'request needing it) while it was ready, and reused without cutting anew. Counted by '
+    'services/requests.py ensure_export_request (INSERT ... ON CONFLICT DO UPDATE).';
 
 -- Indexes ---------------------------------------------------------------------------------------
 

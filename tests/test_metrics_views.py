@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from clip_pipeline.services import requests
 from tests.support.metrics_fixture import load_metrics_fixture
+from tests.support.timeline import make_timeline
 
 D1, D2, D3, D4 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)
 KLING = ("kling", "kling-v2", "background_replace")
@@ -215,3 +217,20 @@ def test_the_readme_example_queries_run_and_answer(engine, world):
     assert all(answers), "every example returns rows on the fixture"
     success_by_model = {(r.provider, r.model): float(r.success_rate) for r in answers[0]}
     assert success_by_model == {("kling", "kling-v2"): 0.8, ("veo", "veo-3"): 0.0}
+
+
+def test_asking_again_for_a_ready_export_counts_one_cache_hit(engine):
+    timeline = make_timeline(engine, "https://cdn.example/a.mp4", [(0, 2_000)])
+    clip_id = str(timeline.clip_ids[0])
+    [export] = requests.select_clips(engine, [clip_id])
+    requests.select_clips(engine, [clip_id])  # still pending: the same request, not a hit
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE clip_exports SET status = 'ready', storage_path = 'exports/a.mp4', "
+                    "duration_ms = 2000 WHERE id = :id"),
+            {"id": export["id"]},
+        )
+    requests.select_clips(engine, [clip_id])
+    requests.request_generation(engine, timeline.clip_ids[0], provider="local", task_type="scene_generate")
+    [day] = rows(engine, "SELECT exports, cache_hits, cache_hit_rate FROM export_metrics_daily")
+    assert day == {"exports": 1, "cache_hits": 2, "cache_hit_rate": pytest.approx(2 / 3)}
