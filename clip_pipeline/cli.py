@@ -91,6 +91,8 @@ def db_url_command(
         print_json({"url": shown, "embedded": embedded})
     if embedded and hold:
         console.print("holding the embedded server; press Ctrl-C to let it stop")
+        # TERM ends the hold like Ctrl-C, so the exit hooks still stop the server cleanly
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             signal.pause()
         except KeyboardInterrupt:

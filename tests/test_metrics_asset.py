@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
+import subprocess
+import sys
 import re
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -16,6 +20,7 @@ from clip_pipeline.defs.metrics import defs as metrics_defs
 from clip_pipeline.defs.metrics.assets import generation_metrics
 from clip_pipeline.defs.resources import DatabaseResource
 from clip_pipeline.services.metrics import refresh_generation_metrics
+from tests.conftest import REPO_ROOT
 from tests.support.metrics_fixture import load_metrics_fixture
 
 
@@ -140,3 +145,24 @@ def test_db_url_connects_to_the_test_database(cli, database_url):
     assert url.startswith("postgresql://")
     with sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sa.NullPool).connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM generation_metrics_daily")).scalar_one() == 0
+
+
+def test_db_url_hold_keeps_the_embedded_server_up_until_terminated(tmp_path, monkeypatch):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIP_PIPELINE_")}
+    env.update({"CLIP_PIPELINE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO_ROOT)})
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "clip_pipeline", "db", "url", "--hold", "--show-password"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT,
+    )
+    try:
+        reported = json.loads(holder.stdout.readline())  # printed once the server is up
+        assert reported["embedded"] is True
+        url = reported["url"].replace("postgresql://", "postgresql+psycopg://", 1)
+        with sa.create_engine(url, poolclass=sa.NullPool).connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar_one() == 1
+        assert holder.poll() is None  # still holding after our connection closed
+        holder.terminate()
+        assert holder.wait(timeout=60) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
