@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from clip_pipeline.db import engine as db_engine
 from clip_pipeline.db import migrate as db_migrate
@@ -92,6 +94,39 @@ def serve_files_command(
         handle.wait()
     finally:
         handle.stop()
+
+@db_app.command("url")
+def db_url_command(
+    show_password: bool = typer.Option(False, "--show-password", help="Print the password, not ***."),
+    plain: bool = typer.Option(False, "--plain", help="Print only the URL, for psql \"$(...)\"."),
+    hold: bool = typer.Option(
+        False, "--hold", help="Keep the embedded server running until Ctrl-C (it stops otherwise)."
+    ),
+) -> None:
+    """Print the database URL for psql, pandas or a BI tool (password hidden unless asked)."""
+    settings = get_settings()
+    url = make_url(db_engine.database_url(settings)).set(drivername="postgresql")
+    shown = url.render_as_string(hide_password=not show_password)
+    embedded = settings.database_url is None
+    if plain:
+        sys.stdout.write(shown + "\n")
+        sys.stdout.flush()
+    else:
+        console.print(f"database: {db_engine.describe_server(shown)}")
+        print_json({"url": shown, "embedded": embedded})
+    if embedded and hold:
+        console.print("holding the embedded server; press Ctrl-C to let it stop")
+        # TERM ends the hold like Ctrl-C, so the exit hooks still stop the server cleanly
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    elif embedded:
+        console.print(
+            "the embedded server stops when the last clip-pipeline process using it exits; "
+            "`clip-pipeline db url --hold` keeps it up while you query"
+        )
 
 
 @app.command("select")

@@ -71,7 +71,9 @@ def export_fingerprint(clip: RowMapping, spec: ExportSpec) -> str:
 
 
 def ensure_export_request(connection: Connection, clip_id: str | uuid.UUID, spec: ExportSpec) -> RowMapping:
-    """The clip's export row for this spec: an existing one (any status) or a new pending one."""
+    """The clip's export row for this spec: an existing one (any status) or a new pending one.
+
+    Asking again for an export that is already ready is a cache hit, counted in cache_hits."""
     clip = get_clip(connection, clip_id)
     fingerprint = export_fingerprint(clip, spec)
     connection.execute(
@@ -79,7 +81,8 @@ def ensure_export_request(connection: Connection, clip_id: str | uuid.UUID, spec
             "INSERT INTO clip_exports (clip_id, format, resolution, quality, with_audio,"
             " source_start, source_end, fingerprint) VALUES (:clip_id, :format, :resolution,"
             " :quality, :with_audio, :source_start, :source_end, :fingerprint)"
-            " ON CONFLICT (fingerprint) DO NOTHING"
+            " ON CONFLICT (fingerprint) DO UPDATE SET cache_hits = clip_exports.cache_hits + 1"
+            " WHERE clip_exports.status = 'ready'"
         ),
         {
             "clip_id": clip["id"],
