@@ -61,6 +61,7 @@ class _Cut:
     first_frame_s: float  # the frame shown at S
     start_s: float  # S
     end_s: float  # E
+    use_seek: bool  # False: read from the input's start (then seek_s is its start time)
 
 
 def _video_chain(cut: _Cut, timescale: int, scale: str | None) -> str:
@@ -162,18 +163,23 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
     preset = encoding.quality(quality)
     start_s, end_s = prepared.origin_s + start_ms / 1000, prepared.origin_s + end_ms / 1000
     first_frame = frame_shown_at(frame_times_around(prepared.location, start_s), start_s)
-    input_start = min(s.start_time_s for s in prepared.facts.streams if s.start_time_s is not None)
-    cut = _Cut(max(first_frame - SEEK_MARGIN_S, input_start, 0.0), first_frame, start_s, end_s)
+    input_start = prepared.facts.start_time_s or 0.0
+    # Near the input's start, read from its beginning: `-ss` at the very start lands after the AAC
+    # priming packet and the decoder then drops 1024 real samples. Without -ss, ffmpeg's times
+    # are relative to the input's start time instead.
+    seek_s = first_frame - SEEK_MARGIN_S
+    use_seek = seek_s > input_start
+    cut = _Cut(seek_s if use_seek else input_start, first_frame, start_s, end_s, use_seek)
     video = prepared.facts.video
     timescale = encoding.track_timescale(_time_base(prepared.location))
     duration_ms = end_ms - start_ms
 
-    args = ["-y", "-seek_timestamp", "1", "-ss", f"{cut.seek_s:.6f}", *ffmpeg_input_args(prepared.location),
-            "-i", prepared.location]
+    # -seek_timestamp only with -ss: on its own it made ffmpeg 9 drop every video frame of a TS input
+    seek = ["-seek_timestamp", "1", "-ss", f"{cut.seek_s:.6f}"] if cut.use_seek else []
+    args = ["-y", *seek, *ffmpeg_input_args(prepared.location), "-i", prepared.location]
     audio_input = "0:a:0"
     if prepared.audio_location:
-        args += ["-seek_timestamp", "1", "-ss", f"{cut.seek_s:.6f}", *ffmpeg_input_args(prepared.audio_location),
-                 "-i", prepared.audio_location]
+        args += [*seek, *ffmpeg_input_args(prepared.audio_location), "-i", prepared.audio_location]
         audio_input = "1:a:0"
     graph = [f"[0:v:0]{_video_chain(cut, timescale, encoding.scale_filter(video.height, resolution))}[v]"]
     audio_facts = (prepared.audio_facts or prepared.facts).audio

@@ -82,14 +82,14 @@ def frame_times(spec: SourceSpec) -> list[Fraction]:
     return times
 
 
-def make_source(path: Path, spec: SourceSpec) -> Path:
+def make_source(path: Path, spec: SourceSpec, size: tuple[int, int] = (WIDTH, HEIGHT)) -> Path:
     """Write an H.264 (+AAC) MP4 for SPEC; ultrafast settings keep fixtures cheap."""
     path.parent.mkdir(parents=True, exist_ok=True)
     times = frame_times(spec)
     time_base = 1 / spec.fps  # VFR durations are whole periods too
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
         video = container.add_stream("libx264", rate=spec.fps)
-        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        video.width, video.height, video.pix_fmt = *size, "yuv420p"
         video.time_base = time_base
         video.codec_context.time_base = time_base
         video.options = {"preset": "ultrafast", "bf": str(spec.bframes), "g": str(spec.gop), "crf": "20"}
@@ -100,7 +100,7 @@ def make_source(path: Path, spec: SourceSpec) -> Path:
             audio = container.add_stream("aac", rate=spec.sample_rate)
             audio.layout = "stereo" if spec.channels == 2 else "mono"
         for index, t in enumerate(times):
-            frame = av.VideoFrame.from_ndarray(code_image(index), format="gray").reformat(format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(code_image(index, *size), format="gray").reformat(format="yuv420p")
             frame.pts = round(t / time_base)
             frame.time_base = time_base
             container.mux(video.encode(frame))
@@ -139,7 +139,7 @@ def make_hls(source: Path, folder: Path, *, segment_type: str = "mpegts", segmen
             "-hls_playlist_type", "vod", "-hls_segment_type", segment_type,
             "-hls_segment_filename", str(folder / ("seg%03d." + ("ts" if segment_type == "mpegts" else "m4s")))]
     if ts_offset_s is not None:
-        args = ["-output_ts_offset", str(ts_offset_s), *args]
+        args += ["-output_ts_offset", str(ts_offset_s)]
     media = folder / "media.m3u8"
     ffmpeg(*args, str(media))
     if not master:
@@ -240,3 +240,42 @@ def frame_slips(clip: list[DecodedFrame], duration_s: float, source: list[Decode
         if shown != expected:
             problems.append(f"t={middle * 1000:.1f} ms shows frame {shown}, source shows {expected}")
     return problems
+
+
+_decoded: dict[str, tuple[list[DecodedFrame], DecodedAudio | None]] = {}
+
+
+def decoded_source(path: str | Path) -> tuple[list[DecodedFrame], DecodedAudio | None]:
+    """Frames and audio of a source (decoded once per session)."""
+    key = str(path)
+    if key not in _decoded:
+        with av.open(key) as container:
+            has_audio = bool(container.streams.audio)
+        _decoded[key] = (decode_frames(key), decode_audio(key) if has_audio else None)
+    return _decoded[key]
+
+
+def check_exact_clip(clip: Path, source: str | Path, start_ms: int, end_ms: int, *,
+                     audio_file: Path | None = None, tolerance_ms: float = 1.0) -> None:
+    """Assert the exactness rules for the clip [start, end) of SOURCE: durations, every instant's
+    frame, audio offset 0 at the start and the middle (and the same for a separate audio file)."""
+    from clip_pipeline.media.probe import measure_durations
+
+    duration_s = (end_ms - start_ms) / 1000
+    report = measure_durations(clip)
+    assert report.max_error_ms(end_ms - start_ms) <= tolerance_ms, report
+    source_frames, source_audio = decoded_source(source)
+    slips = frame_slips(decode_frames(clip), duration_s, source_frames, start_ms / 1000)
+    assert not slips, slips[:5]
+    assert report.has_audio == (source_audio is not None)
+    targets = [(report, clip)] + ([(measure_durations(audio_file), audio_file)] if audio_file else [])
+    for measured, path in targets:
+        assert measured.max_error_ms(end_ms - start_ms) <= tolerance_ms, (path, measured)
+        if source_audio is None:
+            continue
+        audio = decode_audio(path)
+        window = min(0.2, duration_s / 2)
+        for t in (0.0, duration_s / 2):
+            t = min(t, duration_s - window)
+            offset = audio_offset_ms(audio, source_audio, t, start_ms / 1000 + t, window_s=window)
+            assert abs(offset) <= 1.0, f"{path.name}: audio {offset:+.2f} ms off at t={t:.3f} s"
