@@ -13,6 +13,7 @@ Exact durations in MP4 rest on four things (see the README's media section):
 
 from __future__ import annotations
 
+import logging
 import math
 import subprocess
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from functools import lru_cache
 
 from clip_pipeline.media.ffmpeg import MediaError, ffmpeg_binary
 from clip_pipeline.media.options import MediaOptions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,13 @@ def nvenc_available(binary: str | None) -> bool:
 
 
 def choose_encoder(options: MediaOptions) -> str:
-    """h264_nvenc when configured and usable, else libx264 (the fallback is reported, not silent)."""
+    """h264_nvenc when configured and usable, else libx264 (the fallback is logged, and every
+    export records the encoder it used)."""
     if options.encoder == "h264_nvenc":
-        return "h264_nvenc" if nvenc_available(options.ffmpeg_binary) else "libx264"
+        if nvenc_available(options.ffmpeg_binary):
+            return "h264_nvenc"
+        log.warning("h264_nvenc is configured but this ffmpeg/machine cannot use it; encoding with libx264")
+        return "libx264"
     if options.encoder != "libx264":
         raise MediaError(f"unknown video encoder '{options.encoder}' (use libx264 or h264_nvenc)")
     return "libx264"

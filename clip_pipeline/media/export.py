@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from clip_pipeline.media import encoding
@@ -26,8 +27,8 @@ from clip_pipeline.media.inputs import (
     prepare,
 )
 from clip_pipeline.media.options import MediaOptions
-from clip_pipeline.media.probe import measure_durations, probe
-from clip_pipeline.media.sources import source_candidates
+from clip_pipeline.media.probe import measure_durations, open_container, probe
+from clip_pipeline.media.sources import is_url, source_candidates
 from clip_pipeline.media.workspace import publish, workspace
 
 SEEK_MARGIN_S = 0.5  # decode from this long before the first frame, then trim by timestamp
@@ -45,7 +46,7 @@ class ExportResult:
     file_size: int
     elapsed_ms: int
     encoder: str
-    bytes_fetched: int | None  # bytes this process downloaded (HLS segments, playlists, probes)
+    bytes_fetched: int | None  # HLS: every byte downloaded; local: 0; MP4 over HTTP: None (ffmpeg reads it)
     source_url: str
 
     def to_dict(self) -> dict:
@@ -121,15 +122,8 @@ def export_clip(
     candidates = source_candidates(source, options)
     out_dir = Path(out_dir)
     with workspace(options, out_dir) as work, Fetcher(options) as fetcher:
-        prepared, used = None, None
-        for index, location in enumerate(candidates):
-            try:
-                prepared, used = prepare(location, start_ms, end_ms, work, fetcher, encoding.RESOLUTIONS[resolution]), location
-                break
-            except SourceUnavailable as exc:
-                if index == len(candidates) - 1:
-                    tried = f" (tried {len(candidates)} CDN bases)" if len(candidates) > 1 else ""
-                    raise MediaError(f"{source}: source unavailable{tried}: {exc}") from None
+        prepared, used = _prepare_first_available(source, candidates, start_ms, end_ms, work, fetcher,
+                                                  encoding.RESOLUTIONS[resolution])
         encoder = encoding.choose_encoder(options) if fmt == "mp4" else "libvpx-vp9"
         stem = f"clip_{start_ms}_{end_ms}"
         video_tmp = work / f"{stem}.{fmt}"
@@ -153,9 +147,28 @@ def export_clip(
         file_size=video_path.stat().st_size,
         elapsed_ms=round((time.monotonic() - began) * 1000),
         encoder=encoder,
-        bytes_fetched=fetcher.bytes_fetched if used and used.startswith(("http://", "https://")) else 0,
+        bytes_fetched=_bytes_fetched(prepared, fetcher),
         source_url=used,
     )
+
+
+def _prepare_first_available(source: str, candidates: list[str], start_ms: int, end_ms: int, work: Path,
+                             fetcher: Fetcher, prefer_height: int | None) -> tuple[PreparedSource, str]:
+    """The first candidate location that answers (the next CDN base when one keeps failing)."""
+    for index, location in enumerate(candidates):
+        try:
+            return prepare(location, start_ms, end_ms, work, fetcher, prefer_height), location
+        except SourceUnavailable as exc:
+            if index == len(candidates) - 1:
+                tried = f" (tried {len(candidates)} CDN bases)" if len(candidates) > 1 else ""
+                raise MediaError(f"{source}: source unavailable{tried}: {exc}") from None
+    raise AssertionError("source_candidates never returns an empty list")
+
+
+def _bytes_fetched(prepared: PreparedSource, fetcher: Fetcher) -> int | None:
+    if prepared.segmented:
+        return fetcher.bytes_fetched
+    return None if is_url(prepared.location) else 0
 
 
 def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out: Path, audio_out: Path | None,
@@ -167,8 +180,11 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
     # Near the input's start, read from its beginning: `-ss` at the very start lands after the AAC
     # priming packet and the decoder then drops 1024 real samples. Without -ss, ffmpeg's times
     # are relative to the input's start time instead.
+    # Seek only in containers with an index: in MPEG-TS a seek lands on any packet and decoding
+    # restarts at the next keyframe, possibly after S. Fetched HLS segments start at a keyframe
+    # close to S anyway, so reading them from the start costs little.
     seek_s = first_frame - SEEK_MARGIN_S
-    use_seek = seek_s > input_start
+    use_seek = seek_s > input_start and _has_index(prepared.facts.format_name)
     cut = _Cut(seek_s if use_seek else input_start, first_frame, start_s, end_s, use_seek)
     video = prepared.facts.video
     timescale = encoding.track_timescale(_time_base(prepared.location))
@@ -206,8 +222,10 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
     return args
 
 
-def _time_base(location: str):
-    from clip_pipeline.media.probe import open_container
+def _has_index(format_name: str) -> bool:
+    return any(name in format_name.split(",") for name in ("mov", "mp4", "matroska", "webm"))
 
+
+def _time_base(location: str) -> Fraction:
     with open_container(location) as container:
         return container.streams.video[0].time_base

@@ -22,6 +22,7 @@ class PreparedSource:
     duration_ms: float
     facts: ProbeResult
     audio_facts: ProbeResult | None
+    segmented: bool = False  # HLS: the location is a local file of the fetched segments
 
     @property
     def has_audio(self) -> bool:
@@ -74,7 +75,8 @@ def _prepare_hls(location: str, start_ms: int, end_ms: int, workdir: Path, fetch
     audio_facts = probe(paths[1]) if len(paths) > 1 else None
     if facts.video is None:
         raise MediaError(f"{location}: has no video stream")
-    return PreparedSource(paths[0], paths[1] if len(paths) > 1 else None, origin, duration_ms, facts, audio_facts)
+    return PreparedSource(paths[0], paths[1] if len(paths) > 1 else None, origin, duration_ms, facts, audio_facts,
+                          segmented=True)
 
 
 def frame_times_around(location: str, at_s: float, lookback_s: float = 2.0) -> list[float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -159,6 +158,3 @@ def measure_durations(path: Path) -> DurationReport:
         )
         return DurationReport(container_ms, video_ms, audio_ms, video is not None, audio is not None, frames)
 
-
-def rational(value: float | Fraction | None) -> Fraction | None:
-    return None if value is None else Fraction(value).limit_denominator(1_000_000)

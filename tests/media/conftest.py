@@ -21,7 +21,8 @@ CFR_SPECS = [
 OTHER_SPECS = {
     "vfr": SourceSpec("vfr", fps=Fraction(30), vfr=True, sample_rate=48000),
     "bframes": SourceSpec("bframes", fps=Fraction(30), bframes=3, sample_rate=48000, duration_s=6.0),
-    "hls_base": SourceSpec("hls_base", fps=Fraction(25), sample_rate=44100, channels=2, gop=25, duration_s=8.0),
+    # GOP = segment = 2 s: a seek inside a TS segment would restart at the next keyframe
+    "hls_base": SourceSpec("hls_base", fps=Fraction(25), sample_rate=44100, channels=2, gop=50, duration_s=8.0),
 }
 
 
@@ -54,7 +55,8 @@ class MediaLibrary:
             "ts10": dict(segment_type="mpegts", ts_offset_s=10.0, master=True),
             "fmp4": dict(segment_type="fmp4"),
         }[kind]
-        return self._once(f"hls_{kind}", lambda: make_hls(self.named("hls_base"), self.root / f"hls_{kind}", **settings))
+        return self._once(f"hls_{kind}", lambda: make_hls(self.named("hls_base"), self.root / f"hls_{kind}",
+                                                          segment_s=2.0, **settings))
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,7 @@ def test_hls_clips_are_exact_and_fetch_only_overlapping_segments(media, file_ser
     folder = media.hls(kind).parent
     url = served(file_server, folder, playlist)
     media_playlist = folder / "media.m3u8"
-    for start, end in [(2345, 4567), (0, 700), (7100, 8000)]:
+    for start, end in [(1234, 3456), (4567, 5000), (0, 700), (7100, 8000)]:
         file_server.reset_log()
         result = export_clip(url, start, end, tmp_path / f"{start}", with_audio=True)
         check_exact_clip(result.video_path, media_playlist, start, end, audio_file=result.audio_path)
@@ -87,6 +87,7 @@ def test_hls_clips_are_exact_and_fetch_only_overlapping_segments(media, file_ser
         ratio = (sum(fetched.values()) - probing) / segments.overlapping_bytes
         assert ratio <= 1.5, (fetched, segments)
         assert result.bytes_fetched == file_server.bytes_sent()
+        assert not [r.path for r in file_server.requests if "/low/" in r.path]  # one variant only
 
 
 class _Segments:
@@ -153,3 +154,13 @@ def test_resolution_scales_down_keeping_aspect_and_never_up(media, tmp_path):
     kept = export_clip(str(big), 100, 900, tmp_path / "kept", resolution="1080p")
     assert (kept.width, kept.height) == (1280, 800)
     assert [f.code for f in decode_frames(kept.video_path)] == [f.code for f in decode_frames(down.video_path)]
+
+
+def test_nvenc_setting_uses_nvenc_or_falls_back_to_libx264(media, tmp_path):
+    from clip_pipeline.media.encoding import nvenc_available
+    from clip_pipeline.media.options import MediaOptions
+
+    source = media.source(CFR_SPECS[4])
+    result = export_clip(str(source), 500, 1500, tmp_path, options=MediaOptions(encoder="h264_nvenc"))
+    assert result.encoder == ("h264_nvenc" if nvenc_available(None) else "libx264")
+    check_exact_clip(result.video_path, source, 500, 1500)

@@ -69,6 +69,7 @@ class SourceSpec:
     vfr: bool = False  # frame durations alternate 1x and 2x the nominal period
     gop: int = 30
     seed: int = 7
+    grain: int = 0  # amplitude of per-frame noise on top of the blocks (realistic encoder load)
 
 
 def frame_times(spec: SourceSpec) -> list[Fraction]:
@@ -99,8 +100,13 @@ def make_source(path: Path, spec: SourceSpec, size: tuple[int, int] = (WIDTH, HE
         if spec.sample_rate:
             audio = container.add_stream("aac", rate=spec.sample_rate)
             audio.layout = "stereo" if spec.channels == 2 else "mono"
+        rng = np.random.default_rng(spec.seed)
         for index, t in enumerate(times):
-            frame = av.VideoFrame.from_ndarray(code_image(index, *size), format="gray").reformat(format="yuv420p")
+            image = code_image(index, *size)
+            if spec.grain:
+                texture = rng.integers(-spec.grain, spec.grain + 1, image.shape, dtype=np.int16)
+                image = np.clip(image.astype(np.int16) + texture, 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="gray").reformat(format="yuv420p")
             frame.pts = round(t / time_base)
             frame.time_base = time_base
             container.mux(video.encode(frame))
@@ -133,7 +139,8 @@ def make_hls(source: Path, folder: Path, *, segment_type: str = "mpegts", segmen
     """Repackage SOURCE as a VOD HLS playlist (stream copy); returns the playlist to serve.
 
     MPEG-TS keeps the muxer's 1.4 s start offset unless `ts_offset_s` moves it (e.g. 10 s).
-    With `master`, a master playlist pointing at the media playlist is returned instead."""
+    With `master`, a master playlist is returned instead: it lists this rendition and a smaller
+    one (`low/`, not written) that a correct reader never touches."""
     folder.mkdir(parents=True, exist_ok=True)
     args = ["-i", str(source), "-c", "copy", "-f", "hls", "-hls_time", str(segment_s),
             "-hls_playlist_type", "vod", "-hls_segment_type", segment_type,
@@ -149,6 +156,8 @@ def make_hls(source: Path, folder: Path, *, segment_type: str = "mpegts", segmen
         "#EXTM3U\n#EXT-X-VERSION:3\n"
         '#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=320x180,CODECS="avc1.42c00d,mp4a.40.2"\n'
         "media.m3u8\n"
+        '#EXT-X-STREAM-INF:BANDWIDTH=100000,RESOLUTION=160x90,CODECS="avc1.42c00d,mp4a.40.2"\n'
+        "low/media.m3u8\n"
     )
     return playlist
 
