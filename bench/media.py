@@ -68,21 +68,37 @@ def seed_fit(ai: Path, audio: Path, duration_ms: int, out: Path) -> Path:
     return final
 
 
-def exactness(clip: Path, reference: Path, start_ms: int, end_ms: int) -> dict:
+def overlapping_segment_bytes(playlist: Path, start_ms: int, end_ms: int) -> int:
+    """Bytes of the segments whose EXTINF range overlaps the clip (EXTINF is exact in this bench)."""
+    total, position = 0, 0.0
+    lines = playlist.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("#EXTINF:"):
+            length = float(line.partition(":")[2].split(",")[0])
+            if position < end_ms / 1000 and position + length > start_ms / 1000:
+                total += (playlist.parent / lines[index + 1]).stat().st_size
+            position += length
+    return total
+
+
+def exactness(clip: Path, reference: Path, start_ms: int, end_ms: int, audio_file: Path) -> dict:
     duration_ms = end_ms - start_ms
     report = measure_durations(clip)
     frames, audio = decoded_source(reference)
     produced = decode_frames(clip)
     slips = frame_slips(produced, duration_ms / 1000, frames, start_ms / 1000)
     offset = audio_offset_ms(decode_audio(clip), audio, 0.05, start_ms / 1000 + 0.05) if report.has_audio else None
-    return {"err_ms": report.max_error_ms(duration_ms), "slips": len(slips), "offset_ms": offset}
+    audio_err = measure_durations(audio_file).max_error_ms(duration_ms)
+    return {"err_ms": report.max_error_ms(duration_ms), "slips": len(slips), "offset_ms": offset,
+            "audio_file_err_ms": audio_err}
 
 
 def row(label: str, seconds: float, clip_s: float, fetched: int | None, exact: dict) -> str:
     offset = "-" if exact["offset_ms"] is None else f"{exact['offset_ms']:+.1f}"
     fetched_text = "-" if fetched is None else f"{fetched / 1024:.0f} KiB"
     return (f"  {label:<18} {seconds / clip_s:6.3f} s/clip-s  fetched {fetched_text:>9}  "
-            f"max dur err {exact['err_ms']:7.2f} ms  wrong-instant frames {exact['slips']:3d}  audio {offset} ms")
+            f"max dur err {exact['err_ms']:6.2f} ms  wrong-instant frames {exact['slips']:3d}  audio offset {offset} ms"
+            f"  audio file dur err {exact['audio_file_err_ms']:6.2f} ms")
 
 
 def main() -> None:
@@ -113,14 +129,18 @@ def main() -> None:
                 seed_video, seed_audio = seed_export(location, start_ms, end_ms, out)
                 seed_s = time.monotonic() - began
                 seed_bytes = server.bytes_sent() if kind.startswith("hls") else None
-                print(row("seed export", seed_s, clip_s, seed_bytes, exactness(seed_video, reference, start_ms, end_ms)))
+                print(row("seed export", seed_s, clip_s, seed_bytes, exactness(seed_video, reference, start_ms, end_ms, seed_audio)))
                 server.reset_log()
                 began = time.monotonic()
                 ours = export_clip(location, start_ms, end_ms, out, with_audio=True)
                 ours_s = time.monotonic() - began
                 ours_bytes = server.bytes_sent() if kind.startswith("hls") else None
                 print(row(f"ours export ({ours.encoder})", ours_s, clip_s, ours_bytes,
-                          exactness(ours.video_path, reference, start_ms, end_ms)))
+                          exactness(ours.video_path, reference, start_ms, end_ms, ours.audio_path)))
+                if kind.startswith("hls"):
+                    overlapping = overlapping_segment_bytes(reference, start_ms, end_ms)
+                    print(f"  bytes fetched / bytes of overlapping segments: seed {seed_bytes / overlapping:.2f}, "
+                          f"ours {ours_bytes / overlapping:.2f}")
                 duration_ms = end_ms - start_ms
                 began = time.monotonic()
                 seed_final = seed_fit(ai, seed_audio, duration_ms, out)

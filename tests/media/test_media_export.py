@@ -164,3 +164,17 @@ def test_nvenc_setting_uses_nvenc_or_falls_back_to_libx264(media, tmp_path):
     result = export_clip(str(source), 500, 1500, tmp_path, options=MediaOptions(encoder="h264_nvenc"))
     assert result.encoder == ("h264_nvenc" if nvenc_available(None) else "libx264")
     check_exact_clip(result.video_path, source, 500, 1500)
+
+
+@pytest.mark.parametrize(("extinf", "start", "end"), [(1.5, 3000, 4500), (2.5, 5000, 7000)])
+def test_hls_extinf_drift_cannot_shift_or_empty_the_clip(media, file_server, tmp_path, extinf, start, end):
+    """EXTINF 1.5 or 2.5 on 2 s segments: the EXTINF guess names the wrong segments, the real
+    timestamps widen the fetch until the clip is covered."""
+    folder = file_server.root / "drift"
+    shutil.copytree(media.hls("ts").parent, folder)
+    playlist = folder / "media.m3u8"
+    playlist.write_text("\n".join(
+        f"#EXTINF:{extinf},"if line.startswith("#EXTINF:") else line for line in playlist.read_text().splitlines()
+    ) + "\n")
+    result = export_clip(file_server.url("drift/media.m3u8"), start, end, tmp_path, with_audio=True)
+    check_exact_clip(result.video_path, playlist, start, end, audio_file=result.audio_path)
