@@ -12,7 +12,7 @@ How the cut stays exact (rules in the README's media section):
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -199,13 +199,16 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
         audio_input = "1:a:0"
     graph = [f"[0:v:0]{_video_chain(cut, timescale, encoding.scale_filter(video.height, resolution))}[v]"]
     audio_facts = (prepared.audio_facts or prepared.facts).audio
+    audio_cut = cut
+    if prepared.audio_facts is not None and not cut.use_seek:  # a separate input: its own start time
+        audio_cut = replace(cut, seek_s=prepared.audio_facts.start_time_s or 0.0)
     outputs = []
     if audio_facts is not None:
         rate = audio_facts.sample_rate
         out_rate = encoding.output_rate(fmt, rate)
-        chain = _audio_chain(cut, audio_facts.start_time_s, rate, out_rate, round(duration_ms * out_rate / 1000))
+        chain = _audio_chain(audio_cut, audio_facts.start_time_s, rate, out_rate, round(duration_ms * out_rate / 1000))
         if audio_out is not None and out_rate != rate:  # the separate file keeps the source's rate
-            solo = _audio_chain(cut, audio_facts.start_time_s, rate, rate, round(duration_ms * rate / 1000))
+            solo = _audio_chain(audio_cut, audio_facts.start_time_s, rate, rate, round(duration_ms * rate / 1000))
             graph.append(f"[{audio_input}]asplit=2[a_in0][a_in1]")
             graph += [f"[a_in0]{chain}[a]", f"[a_in1]{solo}[a_solo]"]
         elif audio_out is not None:

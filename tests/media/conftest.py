@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.media import SourceSpec, make_edit_list_mp4, make_hls, make_source
+from tests.support.media import SourceSpec, make_edit_list_mp4, make_hls, make_hls_alternate_audio, make_source
 
 CFR_SPECS = [
     SourceSpec("cfr23976", fps=Fraction(24000, 1001), sample_rate=48000, channels=2),
@@ -49,7 +49,9 @@ class MediaLibrary:
 
     def hls(self, kind: str) -> Path:
         """A folder with an HLS rendition of hls_base: 'ts' (1.4 s start), 'ts10' (10 s start,
-        behind a master playlist) or 'fmp4'."""
+        behind a master playlist), 'fmp4' or 'alternate_audio' (audio as its own rendition)."""
+        if kind == "alternate_audio":
+            return self._once("hls_alt", lambda: make_hls_alternate_audio(self.named("hls_base"), self.root / "hls_alt"))
         settings = {
             "ts": dict(segment_type="mpegts"),
             "ts10": dict(segment_type="mpegts", ts_offset_s=10.0, master=True),

@@ -178,3 +178,12 @@ def test_hls_extinf_drift_cannot_shift_or_empty_the_clip(media, file_server, tmp
     ) + "\n")
     result = export_clip(file_server.url("drift/media.m3u8"), start, end, tmp_path, with_audio=True)
     check_exact_clip(result.video_path, playlist, start, end, audio_file=result.audio_path)
+
+
+def test_hls_with_a_separate_audio_rendition(media, file_server, tmp_path):
+    url = served(file_server, media.hls("alternate_audio").parent, "master.m3u8")
+    reference = media.hls("ts")  # the same source muxed together: identical timestamps
+    result = export_clip(url, 2345, 4321, tmp_path, with_audio=True)
+    check_exact_clip(result.video_path, reference, 2345, 4321, audio_file=result.audio_path)
+    paths = {r.path.rsplit("/", 1)[-1] for r in file_server.requests}
+    assert {"0_seg001.ts", "1_seg001.ts"} <= paths and "0_seg003.ts" not in paths

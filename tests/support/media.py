@@ -162,6 +162,17 @@ def make_hls(source: Path, folder: Path, *, segment_type: str = "mpegts", segmen
     return playlist
 
 
+def make_hls_alternate_audio(source: Path, folder: Path, segment_s: float = 2.0) -> Path:
+    """MPEG-TS HLS with the audio as its own rendition (#EXT-X-MEDIA TYPE=AUDIO), as Cloudflare
+    Stream serves it; returns the master playlist (video in 0.m3u8, audio in 1.m3u8)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ffmpeg("-i", str(source), "-map", "0:v", "-map", "0:a", "-c", "copy", "-f", "hls", "-hls_time", str(segment_s),
+           "-hls_playlist_type", "vod", "-hls_segment_filename", str(folder / "%v_seg%03d.ts"),
+           "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,agroup:aud a:0,agroup:aud",
+           str(folder / "%v.m3u8"))
+    return folder / "master.m3u8"
+
+
 def make_edit_list_mp4(source: Path, path: Path, start_s: float = 1.3, duration_s: float = 3.0) -> Path:
     """A stream-copy cut at a non-keyframe: the MP4 starts at the keyframe before and its edit
     list hides the pre-roll (and the audio priming), as players and editors see it."""
