@@ -49,7 +49,7 @@ def prepare(location: str, start_ms: int, end_ms: int, workdir: Path, fetcher: F
             prefer_height: int | None = None) -> PreparedSource:
     content_type = ""
     if is_url(location) and not is_playlist(location):
-        content_type = fetcher.get(location, headers={"Range": "bytes=0-1023"}).headers.get("content-type", "")
+        content_type = fetcher.content_type(location)
     if is_playlist(location, content_type):
         return _prepare_hls(location, start_ms, end_ms, workdir, fetcher, prefer_height)
     facts = probe(location)

@@ -187,3 +187,13 @@ def test_hls_with_a_separate_audio_rendition(media, file_server, tmp_path):
     check_exact_clip(result.video_path, reference, 2345, 4321, audio_file=result.audio_path)
     paths = {r.path.rsplit("/", 1)[-1] for r in file_server.requests}
     assert {"0_seg001.ts", "1_seg001.ts"} <= paths and "0_seg003.ts" not in paths
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_ranges_of_a_local_hls_playlist_are_exact(media, tmp_path_factory, data):
+    playlist = media.hls("ts")
+    start = data.draw(st.integers(0, 7900), label="start")
+    end = data.draw(st.integers(start + 40, min(start + 3000, 8000)), label="end")
+    result = export_clip(str(playlist), start, end, tmp_path_factory.mktemp("random-hls"), with_audio=True)
+    check_exact_clip(result.video_path, playlist, start, end, audio_file=result.audio_path)
