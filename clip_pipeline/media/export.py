@@ -171,9 +171,7 @@ def _bytes_fetched(prepared: PreparedSource, fetcher: Fetcher) -> int | None:
     return None if is_url(prepared.location) else 0
 
 
-def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out: Path, audio_out: Path | None,
-                 resolution: str, quality: str, fmt: str, audio_format: str, encoder: str) -> list[str]:
-    preset = encoding.quality(quality)
+def _plan_cut(prepared: PreparedSource, start_ms: int, end_ms: int) -> _Cut:
     start_s, end_s = prepared.origin_s + start_ms / 1000, prepared.origin_s + end_ms / 1000
     first_frame = frame_shown_at(frame_times_around(prepared.location, start_s), start_s)
     input_start = prepared.facts.start_time_s or 0.0
@@ -185,8 +183,30 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
     # close to S anyway, so reading them from the start costs little.
     seek_s = first_frame - SEEK_MARGIN_S
     use_seek = seek_s > input_start and _has_index(prepared.facts.format_name)
-    cut = _Cut(seek_s if use_seek else input_start, first_frame, start_s, end_s, use_seek)
-    video = prepared.facts.video
+    return _Cut(seek_s if use_seek else input_start, first_frame, start_s, end_s, use_seek)
+
+
+def _audio_graph(prepared: PreparedSource, cut: _Cut, audio_input: str, duration_ms: int, fmt: str,
+                 separate: bool) -> list[str]:
+    """Filter graph lines giving [a] (for the clip) and, when SEPARATE, [a_solo] (its own file)."""
+    audio = (prepared.audio_facts or prepared.facts).audio
+    if prepared.audio_facts is not None and not cut.use_seek:  # a separate input: its own start time
+        cut = replace(cut, seek_s=prepared.audio_facts.start_time_s or 0.0)
+    rate = audio.sample_rate
+    out_rate = encoding.output_rate(fmt, rate)
+    chain = _audio_chain(cut, audio.start_time_s, rate, out_rate, round(duration_ms * out_rate / 1000))
+    if not separate:
+        return [f"[{audio_input}]{chain}[a]"]
+    if out_rate == rate:
+        return [f"[{audio_input}]{chain},asplit=2[a][a_solo]"]
+    solo = _audio_chain(cut, audio.start_time_s, rate, rate, round(duration_ms * rate / 1000))  # source rate
+    return [f"[{audio_input}]asplit=2[a_in0][a_in1]", f"[a_in0]{chain}[a]", f"[a_in1]{solo}[a_solo]"]
+
+
+def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out: Path, audio_out: Path | None,
+                 resolution: str, quality: str, fmt: str, audio_format: str, encoder: str) -> list[str]:
+    preset = encoding.quality(quality)
+    cut = _plan_cut(prepared, start_ms, end_ms)
     timescale = encoding.track_timescale(_time_base(prepared.location))
     duration_ms = end_ms - start_ms
 
@@ -197,30 +217,18 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
     if prepared.audio_location:
         args += [*seek, *ffmpeg_input_args(prepared.audio_location), "-i", prepared.audio_location]
         audio_input = "1:a:0"
-    graph = [f"[0:v:0]{_video_chain(cut, timescale, encoding.scale_filter(video.height, resolution))}[v]"]
-    audio_facts = (prepared.audio_facts or prepared.facts).audio
-    audio_cut = cut
-    if prepared.audio_facts is not None and not cut.use_seek:  # a separate input: its own start time
-        audio_cut = replace(cut, seek_s=prepared.audio_facts.start_time_s or 0.0)
-    outputs = []
-    if audio_facts is not None:
-        rate = audio_facts.sample_rate
-        out_rate = encoding.output_rate(fmt, rate)
-        chain = _audio_chain(audio_cut, audio_facts.start_time_s, rate, out_rate, round(duration_ms * out_rate / 1000))
-        if audio_out is not None and out_rate != rate:  # the separate file keeps the source's rate
-            solo = _audio_chain(audio_cut, audio_facts.start_time_s, rate, rate, round(duration_ms * rate / 1000))
-            graph.append(f"[{audio_input}]asplit=2[a_in0][a_in1]")
-            graph += [f"[a_in0]{chain}[a]", f"[a_in1]{solo}[a_solo]"]
-        elif audio_out is not None:
-            graph.append(f"[{audio_input}]{chain},asplit=2[a][a_solo]")
-        else:
-            graph.append(f"[{audio_input}]{chain}[a]")
-        outputs = ["-map", "[a]", *encoding.audio_codec_args(fmt, preset)]
-    args += ["-filter_complex", ";".join(graph), "-map", "[v]", *outputs,
+    scale = encoding.scale_filter(prepared.facts.video.height, resolution)
+    graph = [f"[0:v:0]{_video_chain(cut, timescale, scale)}[v]"]
+    audio_maps = []
+    if prepared.has_audio:
+        graph += _audio_graph(prepared, cut, audio_input, duration_ms, fmt, separate=audio_out is not None)
+        audio_maps = ["-map", "[a]", *encoding.audio_codec_args(fmt, preset)]
+    args += ["-filter_complex", ";".join(graph), "-map", "[v]", *audio_maps,
              *encoding.video_codec_args(encoder, fmt, preset), *encoding.video_timing_args(timescale, duration_ms),
              "-map_metadata", "-1", "-map_chapters", "-1", *encoding.container_args(fmt, timescale), str(video_out)]
     if audio_out is not None:
-        args += ["-map", "[a_solo]", *encoding.audio_file_args(audio_format, audio_facts.sample_rate, preset),
+        rate = (prepared.audio_facts or prepared.facts).audio.sample_rate
+        args += ["-map", "[a_solo]", *encoding.audio_file_args(audio_format, rate, preset),
                  "-map_metadata", "-1", str(audio_out)]
     return args
 
