@@ -27,7 +27,7 @@ from clip_pipeline.media.inputs import (
     prepare,
 )
 from clip_pipeline.media.options import MediaOptions
-from clip_pipeline.media.probe import measure_durations, open_container, probe
+from clip_pipeline.media.probe import measure_durations, probe
 from clip_pipeline.media.sources import is_url, source_candidates
 from clip_pipeline.media.workspace import publish, workspace
 
@@ -207,7 +207,7 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
                  resolution: str, quality: str, fmt: str, audio_format: str, encoder: str) -> list[str]:
     preset = encoding.quality(quality)
     cut = _plan_cut(prepared, start_ms, end_ms)
-    timescale = encoding.track_timescale(_time_base(prepared.location))
+    timescale = encoding.track_timescale(Fraction(prepared.facts.video.time_base))
     duration_ms = end_ms - start_ms
 
     # -seek_timestamp only with -ss: on its own it made ffmpeg 9 drop every video frame of a TS input
@@ -235,8 +235,3 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
 
 def _has_index(format_name: str) -> bool:
     return any(name in format_name.split(",") for name in ("mov", "mp4", "matroska", "webm"))
-
-
-def _time_base(location: str) -> Fraction:
-    with open_container(location) as container:
-        return container.streams.video[0].time_base

@@ -10,7 +10,7 @@ from pathlib import Path
 from clip_pipeline.media.fetch import Fetcher
 from clip_pipeline.media.ffmpeg import MediaError
 from clip_pipeline.media.hls import ClipSegments, PlaylistReader, is_playlist
-from clip_pipeline.media.probe import NETWORK_PROTOCOLS, ProbeResult, open_container, probe
+from clip_pipeline.media.probe import HTTP_REQUEST_OPTIONS, NETWORK_PROTOCOLS, ProbeResult, open_container, probe
 from clip_pipeline.media.sources import is_url
 
 
@@ -32,8 +32,10 @@ class PreparedSource:
 def ffmpeg_input_args(location: str) -> list[str]:
     """Per-input protocol whitelist (+ reconnects for HTTP) so a source cannot open other protocols."""
     if is_url(location):
-        return ["-protocol_whitelist", NETWORK_PROTOCOLS, "-reconnect", "1", "-reconnect_on_network_error", "1",
-                "-reconnect_on_http_error", "5xx", "-reconnect_max_retries", "3", "-reconnect_delay_max", "2"]
+        bounded = [part for key, value in HTTP_REQUEST_OPTIONS.items() for part in (f"-{key}", value)]
+        return ["-protocol_whitelist", NETWORK_PROTOCOLS, *bounded, "-reconnect", "1",
+                "-reconnect_on_network_error", "1", "-reconnect_on_http_error", "5xx",
+                "-reconnect_max_retries", "3", "-reconnect_delay_max", "2"]
     return ["-protocol_whitelist", "file"]
 
 
@@ -79,9 +81,10 @@ def _prepare_hls(location: str, start_ms: int, end_ms: int, workdir: Path, fetch
                           segmented=True)
 
 
-def frame_times_around(location: str, at_s: float, lookback_s: float = 2.0) -> list[float]:
+def frame_times_around(location: str, at_s: float, lookback_s: float = 0.2) -> list[float]:
     """Presentation times (absolute s) of the video frames from the keyframe before AT - lookback
-    until the decode order has passed AT (enough to know which frame is shown at AT)."""
+    (a little earlier than AT in case of open-GOP leading frames) until the decode order has passed
+    AT: enough to know which frame is shown at AT, reading as little as possible over HTTP."""
     times: list[float] = []
     with open_container(location) as container:
         stream = container.streams.video[0]

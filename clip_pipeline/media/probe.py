@@ -14,9 +14,16 @@ LOCAL_PROTOCOLS = "file,pipe"
 NETWORK_PROTOCOLS = "http,https,tcp,tls,crypto"
 
 
+# Bounded HTTP range requests: an open-ended `bytes=0-` makes the server push megabytes that
+# the reader then throws away when it seeks.
+HTTP_REQUEST_OPTIONS = {"multiple_requests": "1", "initial_request_size": "65536", "request_size": "524288",
+                        "probesize": "500000", "analyzeduration": "200000"}
+
+
 def open_options(path_or_url: str) -> dict[str, str]:
-    remote = path_or_url.startswith(("http://", "https://"))
-    return {"protocol_whitelist": NETWORK_PROTOCOLS if remote else LOCAL_PROTOCOLS}
+    if path_or_url.startswith(("http://", "https://")):
+        return {"protocol_whitelist": NETWORK_PROTOCOLS, **HTTP_REQUEST_OPTIONS}
+    return {"protocol_whitelist": LOCAL_PROTOCOLS}
 
 
 def open_container(path_or_url: str):
@@ -43,6 +50,7 @@ class StreamInfo:
     start_time_s: float | None
     duration_ms: float | None
     frames: int
+    time_base: str | None = None  # "1/90000"
     fps: float | None = None
     width: int | None = None
     height: int | None = None
@@ -80,6 +88,7 @@ def _stream_info(stream) -> StreamInfo:
         start_time_s=_seconds(stream.start_time, stream.time_base),
         duration_ms=None if stream.duration is None else float(stream.duration * stream.time_base) * 1000,
         frames=stream.frames,
+        time_base=str(stream.time_base) if stream.time_base else None,
     )
     if stream.type == "video":
         rate = stream.average_rate or stream.guessed_rate
