@@ -117,7 +117,9 @@ def main() -> None:
         server._server.handle_error = lambda *_: None  # ffmpeg closing connections early is not news
         totals = {k: 0.0 for k in ("seed_export", "ours_export", "seed_fit", "ours_fit", "clip_s")}
         print(f"source {size[0]}x{size[1]} 30 fps, 12 s; clips {CLIPS}; quality medium; 2 s HLS segments")
+        shutil.copy(source, work / "cdn" / "source.mp4")
         for kind, location, reference in (("mp4 file", str(source), source),
+                                          ("mp4 http", server.url("source.mp4"), source),
                                           ("hls http", server.url("hls/media.m3u8"), work / "cdn" / "hls" / "media.m3u8")):
             for start_ms, end_ms in CLIPS:
                 clip_s = (end_ms - start_ms) / 1000
@@ -128,15 +130,18 @@ def main() -> None:
                 began = time.monotonic()
                 seed_video, seed_audio = seed_export(location, start_ms, end_ms, out)
                 seed_s = time.monotonic() - began
-                seed_bytes = server.bytes_sent() if kind.startswith("hls") else None
+                seed_bytes = server.bytes_sent() if "http" in kind else None
                 print(row("seed export", seed_s, clip_s, seed_bytes, exactness(seed_video, reference, start_ms, end_ms, seed_audio)))
                 server.reset_log()
                 began = time.monotonic()
                 ours = export_clip(location, start_ms, end_ms, out, with_audio=True)
                 ours_s = time.monotonic() - began
-                ours_bytes = server.bytes_sent() if kind.startswith("hls") else None
+                ours_bytes = server.bytes_sent() if "http" in kind else None
                 print(row(f"ours export ({ours.encoder})", ours_s, clip_s, ours_bytes,
                           exactness(ours.video_path, reference, start_ms, end_ms, ours.audio_path)))
+                if kind == "mp4 http":
+                    size = source.stat().st_size
+                    print(f"  bytes fetched / MP4 size: seed {seed_bytes / size:.2f}, ours {ours_bytes / size:.2f}")
                 if kind.startswith("hls"):
                     overlapping = overlapping_segment_bytes(reference, start_ms, end_ms)
                     print(f"  bytes fetched / bytes of overlapping segments: seed {seed_bytes / overlapping:.2f}, "

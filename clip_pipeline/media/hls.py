@@ -111,6 +111,9 @@ class PlaylistReader:
                 playlist.init_uri = self.resolve(uri, _attributes(line.partition(":")[2])["URI"])
             elif line.startswith("#EXT-X-KEY:") and _attributes(line.partition(":")[2]).get("METHOD") != "NONE":
                 raise MediaError(f"{uri}: encrypted HLS segments are not supported")
+            elif line.startswith("#EXT-X-DISCONTINUITY") and not line.startswith("#EXT-X-DISCONTINUITY-SEQUENCE"):
+                # timestamps restart there, so real timestamps no longer place segments on one timeline
+                raise MediaError(f"{uri}: HLS discontinuities (#EXT-X-DISCONTINUITY) are not supported")
             elif line.startswith("#EXT-X-BYTERANGE"):
                 raise MediaError(f"{uri}: byte-range HLS segments are not supported")
             elif line and not line.startswith("#"):

@@ -124,3 +124,15 @@ def _wait_gone(pid: int) -> None:
         os.kill(pid, 0)
         time.sleep(0.05)
     raise AssertionError(f"ffmpeg process {pid} still running")
+
+
+@pytest.mark.parametrize(("playlist", "message"), [
+    ("#EXTM3U\n#EXTINF:1.0,\nseg.ts\n", "live HLS playlists"),
+    ("#EXTM3U\n#EXTINF:1.0,\na.ts\n#EXT-X-DISCONTINUITY\n#EXTINF:1.0,\nb.ts\n#EXT-X-ENDLIST\n", "discontinuities"),
+    ("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n#EXTINF:1.0,\na.ts\n#EXT-X-ENDLIST\n", "encrypted"),
+    ("not a playlist\n", "not an HLS playlist"),
+])
+def test_unsupported_playlists_are_refused_clearly(file_server, tmp_path, playlist, message):
+    (file_server.root / "p.m3u8").write_text(playlist)
+    with pytest.raises(MediaError, match=message):
+        export_clip(file_server.url("p.m3u8"), 0, 500, tmp_path)
