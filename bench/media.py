@@ -123,7 +123,7 @@ def main() -> None:
                                           ("hls http", server.url("hls/media.m3u8"), work / "cdn" / "hls" / "media.m3u8")):
             for start_ms, end_ms in CLIPS:
                 clip_s = (end_ms - start_ms) / 1000
-                out = work / f"out-{kind[:3]}-{start_ms}"
+                out = work / f"out-{kind.replace(' ', '-')}-{start_ms}"
                 out.mkdir()
                 print(f"{kind} [{start_ms}, {end_ms}) ms")
                 server.reset_log()

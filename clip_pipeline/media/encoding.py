@@ -137,11 +137,14 @@ def audio_exact_chain(samples: int) -> str:
     return f"atrim=end_sample={samples},apad=whole_len={samples}"
 
 
-def scale_filter(source_height: int | None, resolution: str) -> str | None:
-    """Scale down to the height keeping the aspect ratio (even width); never scale up."""
+def scale_filter(source_width: int | None, source_height: int | None, resolution: str) -> str | None:
+    """Scale down to the height keeping the aspect ratio (even width); never scale up. Odd sizes
+    lose their last column/row (4:2:0 H.264 needs even ones)."""
     if resolution not in RESOLUTIONS:
         raise MediaError(f"unknown resolution '{resolution}' (use {', '.join(RESOLUTIONS)})")
     target = RESOLUTIONS[resolution]
-    if target is None or source_height is None or source_height <= target:
-        return None
-    return f"scale=-2:{target}"
+    if target is not None and source_height is not None and source_height > target:
+        return f"scale=-2:{target}"
+    if (source_width or 0) % 2 or (source_height or 0) % 2:
+        return "scale=trunc(iw/2)*2:trunc(ih/2)*2"
+    return None

@@ -96,7 +96,7 @@ def _validate(start_ms: int, end_ms: int, resolution: str, quality: str, fmt: st
     if end_ms <= start_ms:
         raise MediaError(f"end ({end_ms} ms) must be after start ({start_ms} ms)")
     encoding.quality(quality)
-    encoding.scale_filter(None, resolution)
+    encoding.scale_filter(None, None, resolution)
     if fmt not in encoding.FORMATS:
         raise MediaError(f"unknown format '{fmt}' (use {', '.join(encoding.FORMATS)})")
     if audio_format not in encoding.AUDIO_FORMATS:
@@ -217,7 +217,8 @@ def _export_args(prepared: PreparedSource, start_ms: int, end_ms: int, video_out
     if prepared.audio_location:
         args += [*seek, *ffmpeg_input_args(prepared.audio_location), "-i", prepared.audio_location]
         audio_input = "1:a:0"
-    scale = encoding.scale_filter(prepared.facts.video.height, resolution)
+    video = prepared.facts.video
+    scale = encoding.scale_filter(video.width, video.height, resolution)
     graph = [f"[0:v:0]{_video_chain(cut, timescale, scale)}[v]"]
     audio_maps = []
     if prepared.has_audio:

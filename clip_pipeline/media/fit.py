@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from clip_pipeline.media import encoding
 from clip_pipeline.media.ffmpeg import MediaError, run_ffmpeg
 from clip_pipeline.media.inputs import ffmpeg_input_args
 from clip_pipeline.media.options import MediaOptions
-from clip_pipeline.media.probe import measure_durations, open_container, probe
+from clip_pipeline.media.probe import measure_durations, probe
 from clip_pipeline.media.workspace import publish, workspace
 
 STRATEGIES = ("auto", "trim", "freeze")
@@ -69,13 +70,15 @@ def fit_to_duration(
     audio_facts = probe(str(audio)).audio if audio is not None else None
     if audio is not None and audio_facts is None:
         raise MediaError(f"{audio}: has no audio stream")
-    with open_container(str(video)) as container:
-        timescale = encoding.track_timescale(container.streams.video[0].time_base)
+    picture = probe(str(video)).video
+    timescale = encoding.track_timescale(Fraction(picture.time_base))
+    even = encoding.scale_filter(picture.width, picture.height, "original")
     preset = encoding.quality("medium")
     encoder = encoding.choose_encoder(options) if fmt == "mp4" else "libvpx-vp9"
 
     args = ["-y", *ffmpeg_input_args(str(video)), "-i", str(video)]
-    graph = [f"[0:v:0]setpts=PTS-STARTPTS,settb=1/{timescale},trim=end={duration_ms / 1000:.6f}[v]"]
+    chain = f"setpts=PTS-STARTPTS,settb=1/{timescale},trim=end={duration_ms / 1000:.6f}" + (f",{even}" if even else "")
+    graph = [f"[0:v:0]{chain}[v]"]
     maps = ["-map", "[v]"]
     if audio is not None:
         rate = encoding.output_rate(fmt, audio_facts.sample_rate)

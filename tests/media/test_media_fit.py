@@ -10,9 +10,17 @@ import pytest
 from clip_pipeline.media.export import export_clip
 from clip_pipeline.media.ffmpeg import MediaError
 from clip_pipeline.media.fit import fit_to_duration
-from clip_pipeline.media.probe import measure_durations
+from clip_pipeline.media.probe import measure_durations, probe
 from tests.media.conftest import CFR_SPECS
-from tests.support.media import SourceSpec, audio_offset_ms, decode_audio, decode_frames, frame_slips, make_source
+from tests.support.media import (
+    SourceSpec,
+    audio_offset_ms,
+    decode_audio,
+    decode_frames,
+    ffmpeg,
+    frame_slips,
+    make_source,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +71,13 @@ def test_fit_refuses_a_strategy_that_does_not_fit(ai_video, tmp_path):
     with pytest.raises(MediaError, match="needs 'freeze'"):
         fit_to_duration(ai_video, None, 4000, tmp_path / "x.mp4", strategy="trim")
     assert not list(tmp_path.iterdir())
+
+
+def test_fit_accepts_an_odd_sized_ai_video(ai_video, tmp_path):
+    odd = tmp_path / "odd.mp4"
+    ffmpeg("-i", str(ai_video), "-vf", "crop=319:179:0:0", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv444p", "-an", str(odd))
+    result = fit_to_duration(odd, None, 2000, tmp_path / "even.mp4")
+    check_fit(result.output_path, odd, None, 2000)
+    picture = probe(str(result.output_path)).video
+    assert (picture.width, picture.height) == (318, 178)
