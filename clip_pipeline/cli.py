@@ -35,6 +35,9 @@ app.add_typer(db_app, name="db")
 shots_app = typer.Typer(help="Detect the shots of a source asset and split clips at them.", no_args_is_help=True)
 app.add_typer(shots_app, name="shots")
 
+media_app = typer.Typer(help="Cut exact clips, fit AI results to a duration, probe media.", no_args_is_help=True)
+app.add_typer(media_app, name="media")
+
 console = Console(stderr=True)
 
 
@@ -272,6 +275,59 @@ def serve_api_command(
     connect()  # fail now, with one line naming the server, rather than on the first request
     logging.getLogger("uvicorn.access").addFilter(RedactCallbackTokens())
     uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port)
+
+def media_options():
+    from clip_pipeline.media.options import MediaOptions
+
+    return MediaOptions.from_settings(get_settings())
+
+
+@media_app.command("export")
+def media_export_command(
+    source: str = typer.Argument(..., help="Local path, http(s) URL (MP4 or HLS) or cloudflare:<uid>."),
+    start_ms: int = typer.Option(..., "--start-ms", help="Clip start in ms (inclusive)."),
+    end_ms: int = typer.Option(..., "--end-ms", help="Clip end in ms (exclusive)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the clip (and its audio)."),
+    resolution: str = typer.Option("original", "--resolution", help="original, 720p or 1080p (never upscales)."),
+    quality: str = typer.Option("medium", "--quality", help="low, medium or high."),
+    fmt: str = typer.Option("mp4", "--format", help="mp4 (H.264/AAC) or webm (VP9/Opus)."),
+    with_audio: bool = typer.Option(False, "--with-audio", help="Also write the clip's audio as its own file."),
+    audio_format: str = typer.Option("m4a", "--audio-format", help="m4a (AAC) or wav."),
+) -> None:
+    """Cut [start, end) out of SOURCE, exactly end-start ms long, picture and sound in sync."""
+    from clip_pipeline.media.export import export_clip
+
+    result = export_clip(source, start_ms, end_ms, out, resolution=resolution, quality=quality, fmt=fmt,
+                         with_audio=with_audio, audio_format=audio_format, options=media_options())
+    console.print(f"wrote {result.video_path} ({result.duration_ms} ms, {result.width}x{result.height}, {result.encoder})")
+    print_json(result.to_dict())
+
+
+@media_app.command("fit")
+def media_fit_command(
+    video: Path = typer.Argument(..., help="The AI result (any length, frame rate and size)."),
+    audio: Path | None = typer.Option(None, "--audio", help="The clip's audio; omitted: picture only."),
+    duration_ms: int = typer.Option(..., "--duration-ms", help="Exact output duration in ms."),
+    out: Path = typer.Option(..., "--out", help="Output file (.mp4, or .webm)."),
+    strategy: str = typer.Option("auto", "--strategy", help="auto, trim (longer video) or freeze (shorter)."),
+) -> None:
+    """Write OUT = VIDEO's picture + AUDIO, exactly DURATION ms (trim or hold the last frame)."""
+    from clip_pipeline.media.fit import fit_to_duration
+
+    result = fit_to_duration(video, audio, duration_ms, out, strategy=strategy, options=media_options())
+    console.print(f"wrote {result.output_path} ({result.duration_ms} ms, adjustment: {result.adjustment})")
+    print_json(result.to_dict())
+
+
+@media_app.command("probe")
+def media_probe_command(
+    source: str = typer.Argument(..., help="Local path, http(s) URL or cloudflare:<uid>."),
+) -> None:
+    """Container and per-stream durations, start times, fps, sample rate and codecs."""
+    from clip_pipeline.media.probe import probe
+    from clip_pipeline.media.sources import source_candidates
+
+    print_json(probe(source_candidates(source, media_options())[0]).to_dict())
 
 
 def main() -> None:
