@@ -179,14 +179,14 @@ def render_scene(
         background = f"[1:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},fps={spec.fps}[bg]"
     else:
         background = f"{_background(spec, prompt)}[bg]"
+    split = "asplit[wave_in][aout]" if spec.with_audio else "anull[wave_in]"
     graph = ";".join(
         [
-            f"[0:a]aresample=48000,apad,atrim=end={spec.seconds:.6f},asplit[wave_in][sound]",
+            f"[0:a]aresample=48000,apad,atrim=end={spec.seconds:.6f},{split}",
             f"[wave_in]showwaves=s={w}x{h // 2}:mode=cline:rate={spec.fps}:colors=white@0.9,format=yuva420p[waves]",
             background,
             f"[bg][waves]overlay=x=0:y={h // 4}:format=auto:shortest=0"
             f"{_caption(spec, prompt, out.parent)},format=yuv420p[vout]",
-            "[sound]anull[aout]",
         ]
     )
     run_ffmpeg([*args, "-filter_complex", graph, *_encode_args(spec, out, audio=spec.with_audio)],

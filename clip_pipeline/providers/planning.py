@@ -110,3 +110,16 @@ def _shortest_covering(options: list[int], length_ms: int, task_type: str) -> in
     raise PermanentProviderError(  # unreachable after _split; kept as a guard with a clear message
         f"{length_ms} ms is longer than the longest {task_type} option ({options[-1]} s)"
     )
+
+
+def requested_seconds(caps: Capabilities, task_type: TaskType, duration_ms: int) -> int:
+    """The whole-second option to ask for one piece of DURATION_MS (already planned to fit)."""
+    limits = caps.limits_for(task_type)
+    options = sorted(limits.durations_s)
+    longest_ms = min(limits.max_input_ms, options[-1] * 1000)
+    if duration_ms > longest_ms:
+        raise PermanentProviderError(
+            f"{duration_ms} ms is longer than the {longest_ms} ms this provider accepts for {task_type}; "
+            "split the clip with plan_generation first"
+        )
+    return _shortest_covering(options, max(duration_ms, limits.min_input_ms), task_type)
