@@ -28,6 +28,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create and inspect the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+simulate_app = typer.Typer(
+    help="Serve a provider's API on loopback (auth, statuses, real videos, injectable faults).",
+    no_args_is_help=True,
+)
+app.add_typer(simulate_app, name="simulate")
 
 console = Console(stderr=True)
 
@@ -64,6 +69,44 @@ def db_status_command() -> None:
     console.print(f"applied: {', '.join(state.applied) or 'none'}")
     console.print(f"pending: {', '.join(state.pending) or 'none'}")
     print_json({"server": db_engine.describe_server(url), "applied": state.applied, "pending": state.pending})
+
+
+def _simulate(
+    name: str, port: int, host: str, size: str | None, rate_429: float | None, rate_5xx: float | None,
+    fail_rate: float | None, truncate_rate: float | None, latency_s: float | None, task_s: float,
+) -> None:
+    import uvicorn
+
+    from clip_pipeline.simulators.core import Faults
+    from clip_pipeline.simulators.providers import build_simulator
+
+    faults = Faults.from_env(rate_429=rate_429, rate_5xx=rate_5xx, fail_rate=fail_rate,
+                             truncate_rate=truncate_rate, latency_s=latency_s)
+    simulator = build_simulator(name, get_settings(), faults=faults, size=size, min_task_s=task_s)
+    console.print(f"{name} simulator on http://{host}:{port} (faults: {faults})")
+    uvicorn.run(simulator.app, host=host, port=port, log_level="warning")
+
+
+def _simulate_command(name: str):
+    def command(
+        port: int = typer.Option(..., help="Port to listen on."),
+        host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
+        size: str = typer.Option(None, help="WIDTHxHEIGHT of results (default CLIP_PIPELINE_LOCAL_PROVIDER_SIZE)."),
+        rate_429: float = typer.Option(None, help="Share of requests answered 429 (0-1)."),
+        rate_5xx: float = typer.Option(None, help="Share of requests answered 5xx (0-1)."),
+        fail_rate: float = typer.Option(None, help="Share of tasks that end failed (0-1)."),
+        truncate_rate: float = typer.Option(None, help="Share of downloads cut short (0-1)."),
+        latency_s: float = typer.Option(None, help="Seconds added to every API answer."),
+        task_s: float = typer.Option(2.0, help="Minimum seconds a task takes."),
+    ) -> None:
+        _simulate(name, port, host, size, rate_429, rate_5xx, fail_rate, truncate_rate, latency_s, task_s)
+
+    command.__doc__ = f"Serve the {name} API simulator (keys from the {name} settings)."
+    return command
+
+
+for _name in ("kling", "veo", "runway"):
+    simulate_app.command(_name)(_simulate_command(_name))
 
 
 def main() -> None:

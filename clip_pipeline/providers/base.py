@@ -90,6 +90,9 @@ class Capabilities(BaseModel):
     output_has_audio: bool
     typical_seconds: int = Field(description="documented typical generation time")
     max_concurrency: int
+    can_find_tasks: bool = Field(
+        default=False, description="find_task can look a task up by generation id (crash reconciliation)"
+    )
     task_limits: dict[str, TaskLimits] = Field(
         default_factory=dict, description="per task type, where it differs from the fields above"
     )

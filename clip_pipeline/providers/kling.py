@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -52,6 +51,7 @@ def kling_capabilities() -> Capabilities:
         output_has_audio=False,  # scenes are silent; edits and lip sync keep the input's sound
         typical_seconds=180,
         max_concurrency=5,
+        can_find_tasks=True,
         task_limits={
             "scene_generate": TaskLimits(durations_s=[5, 10], max_input_ms=10_000, continuity_from_last_frame=True),
             "background_replace": TaskLimits(durations_s=list(range(3, 11)), min_input_ms=3000,
@@ -161,14 +161,6 @@ class KlingProvider:
                            max_wait_s=self.settings.provider_retry_max_wait_s)
 
     # --- requests ------------------------------------------------------------------------------
-    def callback_url_for(self, inp: GenerationInput, family: str) -> str | None:
-        if inp.callback_url:
-            return inp.callback_url
-        if not self.settings.callback_base_url:
-            return None
-        query = urlencode({"generation_id": inp.generation_id, "family": family})
-        return f"{self.settings.callback_base_url.rstrip('/')}/callbacks/kling?{query}"
-
     def _request_for(self, inp: GenerationInput) -> tuple[str, dict]:
         seconds = int(inp.parameters.get("duration_s") or requested_seconds(self.capabilities, inp.task_type, inp.duration_ms))
         if inp.task_type == "scene_generate":
@@ -195,9 +187,8 @@ class KlingProvider:
             body = {"input": {"video_url": _remote_url(inp.video_url, "video"), "mode": "audio2video",
                               "audio_type": "url", "audio_url": _remote_url(inp.audio_url, "audio")}}
         body["external_task_id"] = inp.generation_id
-        callback = self.callback_url_for(inp, family)
-        if callback:
-            body["callback_url"] = callback
+        if inp.callback_url:  # the services layer builds it when CLIP_PIPELINE_CALLBACK_BASE_URL is set
+            body["callback_url"] = inp.callback_url
         return family, body
 
 
@@ -221,8 +212,11 @@ def state_from_data(family: str, data: dict) -> TaskState:
     )
 
 
-def state_from_callback(payload: dict, family: str) -> TaskState:
-    """A Kling callback POST (same envelope as a query) as our TaskState; FAMILY is in the callback URL."""
+def state_from_callback(payload: dict, task_id: str) -> TaskState:
+    """A Kling callback POST (the query envelope) as our TaskState, for the task id we saved."""
+    family = task_id.partition("/")[0]
+    if family not in FAMILIES:
+        raise PermanentProviderError(f"kling: '{task_id}' is not a task id from this adapter")
     return state_from_data(family, payload.get("data") or payload)
 
 

@@ -46,6 +46,7 @@ def local_capabilities() -> Capabilities:
         output_has_audio=True,
         typical_seconds=5,
         max_concurrency=2,
+        can_find_tasks=True,
         task_limits={"background_replace": with_input, "lip_sync": with_input},
     )
 
