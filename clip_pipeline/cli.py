@@ -7,7 +7,9 @@ that report a result print one JSON object as their last line of stdout.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -107,6 +109,99 @@ def _simulate_command(name: str):
 
 for _name in ("kling", "veo", "runway"):
     simulate_app.command(_name)(_simulate_command(_name))
+
+
+@app.command("select")
+def select_command(
+    clip_ids: list[str] = typer.Argument(..., help="Clip ids to export (and enhance, with --provider)."),
+    provider: str | None = typer.Option(None, help="kling, veo, runway or local: also ask for AI enhancement."),
+    task_type: str = typer.Option("background_replace", help="background_replace, scene_generate or lip_sync."),
+    model: str | None = typer.Option(None, help="Provider model; default: the provider's model for the task."),
+    prompt: str | None = typer.Option(None, help="Prompt for the provider."),
+    auto_apply: bool = typer.Option(False, "--auto-apply", help="Apply the result to the timeline when done."),
+    resolution: str = typer.Option("1080p", help="original, 720p or 1080p (never upscales)."),
+    quality: str = typer.Option("medium", help="low, medium or high."),
+) -> None:
+    """Select clips for export, and optionally ask for an AI enhancement of each (rows the sensors pick up)."""
+    from clip_pipeline.services import requests
+
+    engine = connect()
+    spec = requests.ExportSpec(resolution=resolution, quality=quality)  # type: ignore[arg-type]
+    exports = requests.select_clips(engine, clip_ids, spec)
+    generations = [
+        requests.request_generation(
+            engine, clip_id, provider=provider, task_type=task_type, model=model,  # type: ignore[arg-type]
+            prompt=prompt, auto_apply=auto_apply, spec=spec,
+        )
+        for clip_id in (clip_ids if provider else [])
+    ]
+    console.print(f"selected {len(exports)} clip(s); {len(generations)} generation request(s)")
+    print_json(
+        {
+            "exports": [{"export_id": str(e["id"]), "clip_id": str(e["clip_id"]), "status": e["status"]} for e in exports],
+            "generations": [{"generation_id": str(g["id"]), "clip_id": str(g["source_clip_id"]), "provider": g["provider"], "status": g["status"]} for g in generations],
+        }
+    )
+
+
+@app.command("status")
+def status_command(clip_id: str | None = typer.Argument(None, help="One clip; default: every clip with requests.")) -> None:
+    """Show where each clip stands: export and generations."""
+    from rich.table import Table
+
+    from clip_pipeline.services.status import clip_statuses
+
+    statuses = clip_statuses(connect(), clip_id)
+    table = Table("clip", "ms", "export", "provider", "task", "generation", "progress", "error ms")
+    for entry in statuses:
+        export = entry["exports"][-1] if entry["exports"] else {}
+        for generation in entry["generations"] or [{}]:
+            table.add_row(
+                entry["clip_id"][:8], str(entry["duration_ms"]), export.get("status", "-"),
+                generation.get("provider", "-"), generation.get("task_type", "-"),
+                generation.get("status", "-"), str(generation.get("progress", "-")),
+                f"{generation['final_error_ms']:.3f}" if generation.get("final_error_ms") is not None else "-",
+            )
+    console.print(table)
+    print_json({"clips": statuses})
+
+
+@app.command("ui")
+def ui_command(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on the same database, with the file server."""
+    import subprocess
+
+    from clip_pipeline.db.migrate import migrate
+    from clip_pipeline.defs.local_daemon import dagster_instance
+    from clip_pipeline.storage.file_server import start_file_server
+
+    settings = get_settings()
+    url = db_engine.database_url(settings)
+    migrate(db_engine.get_engine(url))
+    dagster_instance(settings.home, url)  # writes HOME/dagster/dagster.yaml and the env it reads
+    files = start_file_server(settings) if settings.storage_backend == "local" else None
+    env = {**os.environ, "CLIP_PIPELINE_DATABASE_URL": url}
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (database {db_engine.describe_server(url)})")
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    try:
+        subprocess.run([str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(workspace), "-p", str(port)], env=env, check=False)
+    finally:
+        if files:
+            files.stop()
+
+
+@app.command("demo")
+def demo_command(
+    timeout: float = typer.Option(900.0, help="Give up after this many seconds."),
+    summary: Path = typer.Option(Path("demo-summary.json"), help="Where to write the JSON summary."),
+) -> None:
+    """Run the whole pipeline on a synthetic recording, with no network: export, generate, finalize, apply."""
+    from clip_pipeline.demo import run_demo
+
+    rows = run_demo(Console(), timeout_s=timeout, summary_path=summary)
+    unfinished = [r for r in rows if r.status != "completed" or r.error_ms is None or r.error_ms > 1.0]
+    if unfinished:
+        raise typer.Exit(1)
 
 
 def main() -> None:

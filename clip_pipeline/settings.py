@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     runway_base_url: str = Field(
         default="https://api.dev.runwayml.com", description="Runway API base URL."
     )
+    provider_poll_interval_s: float = Field(
+        default=10.0, gt=0, description="Least time between two status polls of one provider task."
+    )
     callback_base_url: str | None = Field(
         default=None, description="Public base URL of the HTTP API, for provider callbacks."
     )

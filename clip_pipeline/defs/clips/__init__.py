@@ -1,0 +1,1 @@
+"""Clip processing: export -> submit to a provider -> finalize and apply, one partition per clip."""

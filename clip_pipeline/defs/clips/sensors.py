@@ -1,0 +1,97 @@
+"""Sensors: new requests -> partitions and runs; provider progress -> finalize runs; failed runs ->
+rows marked failed, so nothing stays in flight forever."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from clip_pipeline.defs.clips.jobs import clip_finalize_job, clip_request_job
+from clip_pipeline.defs.clips.partitions import clip_partitions
+from clip_pipeline.defs.resources import DatabaseResource, SettingsResource
+from clip_pipeline.providers import get_provider
+from clip_pipeline.services import generations as generation_service
+from clip_pipeline.services import scheduling
+
+# Rows read per tick and kind; 10,000 pending requests take ten quick ticks.
+REQUEST_BATCH = 1_000
+# Polls per provider per tick, within their documented rate limits (Veo: 10 requests/min).
+POLLS_PER_TICK = {"kling": 20, "veo": 5, "runway": 20, "local": 100}
+
+
+def _retry_bucket() -> str:
+    """Retry run keys change every 5 minutes, so a stalled clip is re-requested at most that often."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y%m%d%H") + f"{now.minute // 5:02d}"
+
+
+@dg.sensor(
+    job=clip_request_job,
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a partition per newly selected clip and requests its export/submit run.",
+)
+def selected_clips_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource):
+    engine = database.get_engine()
+    cursor = scheduling.RequestCursor.parse(context.cursor)
+    found = scheduling.new_requests(engine, cursor, REQUEST_BATCH)
+    retries = [c for c in scheduling.clips_needing_retry(engine, REQUEST_BATCH) if c not in found.clip_ids]
+    wanted = found.clip_ids + retries
+    if not wanted and found.cursor == cursor:
+        return dg.SkipReason("no new clip requests")
+    existing = set(context.instance.get_dynamic_partitions(clip_partitions.name))
+    new_keys = [key for key in wanted if key not in existing]
+    marker = found.cursor.serialize()
+    run_requests = [dg.RunRequest(partition_key=key, run_key=f"request:{key}:{marker}") for key in found.clip_ids]
+    bucket = _retry_bucket()
+    run_requests += [dg.RunRequest(partition_key=key, run_key=f"retry:{key}:{bucket}") for key in retries]
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[clip_partitions.build_add_request(new_keys)] if new_keys else [],
+        cursor=found.cursor.serialize(),
+    )
+
+
+@dg.sensor(
+    job=clip_finalize_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Polls providers for processing generations (within rate limits), stores progress, "
+    "and requests a finalize run for each clip with finished generations.",
+)
+def provider_completion_sensor(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, app_settings: SettingsResource
+):
+    engine, settings = database.get_engine(), app_settings.get()
+    polled = generation_service.follow_provider_tasks(
+        engine,
+        lambda name: get_provider(name, settings),
+        POLLS_PER_TICK,
+        timedelta(seconds=settings.provider_poll_interval_s),
+    )
+    ready = scheduling.clips_ready_to_finalize(engine, REQUEST_BATCH)
+    if not ready:
+        return dg.SkipReason(f"polled {len(polled)} task(s); none finished")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(partition_key=clip_id, run_key=f"final:{clip_id}:{','.join(sorted(ids))}")
+            for clip_id, ids in ready.items()
+        ]
+    )
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[clip_request_job, clip_finalize_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks the rows a failed run left in flight as failed, with the run's error.",
+)
+def clip_run_failure_sensor(context: dg.RunFailureSensorContext, database: DatabaseResource):
+    run = context.dagster_run
+    clip_id = run.tags.get("dagster/partition")
+    if not clip_id:
+        return
+    stage = "finalize" if run.job_name == clip_finalize_job.name else "export"
+    message = f"run {run.run_id[:8]} failed: {context.failure_event.message or 'no message'}"
+    count = scheduling.mark_failed_run(database.get_engine(), clip_id, stage, message)
+    context.log.info(f"marked {count} {stage} row(s) of clip {clip_id} failed")

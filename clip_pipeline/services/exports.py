@@ -1,0 +1,218 @@
+"""Export a clip (seed section 5.1): cut it and its audio with the media core, upload both, record.
+
+An export row moves pending -> processing -> ready (or error). A ready export with the same
+fingerprint is reused; a processing row whose lease passed is taken to be abandoned and redone.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, RowMapping
+
+from clip_pipeline.db.timeline import get_clip
+from clip_pipeline.errors import ClipPipelineError
+from clip_pipeline.media.export import export_clip as cut_clip
+from clip_pipeline.media.options import MediaOptions
+from clip_pipeline.media.probe import measure_durations
+from clip_pipeline.services.sources import resolve_source
+from clip_pipeline.settings import Settings
+from clip_pipeline.storage import get_store
+from clip_pipeline.storage.uploads import upload_with_fallback
+
+LEASE = timedelta(minutes=30)
+CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "m4a": "audio/mp4", "wav": "audio/wav"}
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    export_id: uuid.UUID
+    clip_id: uuid.UUID
+    status: str
+    reused: bool
+    url: str | None
+    duration_ms: int | None
+    exactness_error_ms: float | None
+    file_size: int | None
+    bytes_fetched: int | None
+    elapsed_ms: int | None
+    error: str | None = None
+
+
+def _outcome(row: RowMapping, reused: bool) -> ExportOutcome:
+    return ExportOutcome(
+        export_id=row["id"],
+        clip_id=row["clip_id"],
+        status=row["status"],
+        reused=reused,
+        url=row["public_url"],
+        duration_ms=row["duration_ms"],
+        exactness_error_ms=row["exactness_error_ms"],
+        file_size=row["file_size"],
+        bytes_fetched=row["bytes_fetched"],
+        elapsed_ms=row["elapsed_ms"],
+        error=row["error_message"],
+    )
+
+
+def exports_to_run(engine: Engine, clip_id: str | uuid.UUID) -> list[RowMapping]:
+    """The clip's exports that still need work: pending, failed earlier, or abandoned in processing."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                sa.text(
+                    "SELECT * FROM clip_exports WHERE clip_id = :clip_id AND (status IN ('pending', 'error')"
+                    " OR (status = 'processing' AND leased_until < now())) ORDER BY seq"
+                ),
+                {"clip_id": clip_id},
+            ).mappings()
+        )
+
+
+def _claim(engine: Engine, export_id: uuid.UUID) -> RowMapping | None:
+    """Move the export to processing under a lease; None if another worker holds it or it is done."""
+    with engine.begin() as connection:
+        return (
+            connection.execute(
+                sa.text(
+                    "UPDATE clip_exports SET status = 'processing', attempts = attempts + 1,"
+                    " leased_until = now() + make_interval(secs => :lease), error_message = NULL"
+                    " WHERE id = :id AND (status IN ('pending', 'error')"
+                    " OR (status = 'processing' AND leased_until < now())) RETURNING *"
+                ),
+                {"id": export_id, "lease": LEASE.total_seconds()},
+            )
+            .mappings()
+            .first()
+        )
+
+
+def _fail(engine: Engine, export_id: uuid.UUID, message: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE clip_exports SET status = 'error', error_message = :message, leased_until = NULL"
+                " WHERE id = :id"
+            ),
+            {"id": export_id, "message": message[:2000]},
+        )
+
+
+def export_key(clip_id: uuid.UUID, fingerprint: str, extension: str) -> str:
+    return f"exports/{clip_id}_{fingerprint[:16]}.{extension}"
+
+
+def run_export(engine: Engine, export_id: uuid.UUID, settings: Settings) -> ExportOutcome:
+    """Do one export end to end; a ready export is returned as is (reused)."""
+    with engine.connect() as connection:
+        current = connection.execute(
+            sa.text("SELECT * FROM clip_exports WHERE id = :id"), {"id": export_id}
+        ).mappings().one()
+    if current["status"] == "ready":
+        return _outcome(current, reused=True)
+    row = _claim(engine, export_id)
+    if row is None:
+        with engine.connect() as connection:
+            latest = connection.execute(
+                sa.text("SELECT * FROM clip_exports WHERE id = :id"), {"id": export_id}
+            ).mappings().one()
+        return _outcome(latest, reused=latest["status"] == "ready")
+    try:
+        return _outcome(_export(engine, row, settings), reused=False)
+    except ClipPipelineError as exc:
+        _fail(engine, export_id, str(exc))
+        raise
+
+
+def _export(engine: Engine, row: RowMapping, settings: Settings) -> RowMapping:
+    with engine.connect() as connection:
+        clip = get_clip(connection, row["clip_id"])
+    store = get_store(settings, settings.exports_bucket)
+    options = MediaOptions.from_settings(settings)
+    settings.temp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="export-", dir=settings.temp_dir) as work_dir:
+        result = cut_clip(
+            resolve_source(clip["asset_storage_path"], settings),
+            row["source_start"],
+            row["source_end"],
+            Path(work_dir),
+            resolution=row["resolution"],
+            quality=row["quality"],
+            fmt=row["format"],
+            with_audio=row["with_audio"],
+            options=options,
+        )
+        expected_ms = row["source_end"] - row["source_start"]
+        report = measure_durations(Path(result.video_path))
+        video = upload_with_fallback(
+            store,
+            export_key(row["clip_id"], row["fingerprint"], row["format"]),
+            Path(result.video_path),
+            content_type=CONTENT_TYPES[row["format"]],
+            cache_dir=settings.cache_dir,
+        )
+        audio = None
+        if result.audio_path:
+            audio_path = Path(result.audio_path)
+            audio = upload_with_fallback(
+                store,
+                export_key(row["clip_id"], row["fingerprint"], audio_path.suffix.lstrip(".")),
+                audio_path,
+                content_type=CONTENT_TYPES.get(audio_path.suffix.lstrip("."), "application/octet-stream"),
+                cache_dir=settings.cache_dir,
+            )
+    ttl = timedelta(seconds=settings.export_url_ttl_s)
+    uploaded = video.uploaded and (audio is None or audio.uploaded)
+    with engine.begin() as connection:
+        return (
+            connection.execute(
+                sa.text(
+                    "UPDATE clip_exports SET status = 'ready', storage_path = :video_key,"
+                    " public_url = :video_url, audio_storage_path = :audio_key, audio_url = :audio_url,"
+                    " duration_ms = :duration_ms, file_size = :file_size, width = :width,"
+                    " height = :height, fps = :fps, has_audio = :has_audio, encoder = :encoder,"
+                    " exactness_error_ms = :error_ms, bytes_fetched = :bytes_fetched,"
+                    " elapsed_ms = :elapsed_ms, expires_at = now() + make_interval(secs => :ttl),"
+                    " leased_until = NULL, upload_pending = :pending,"
+                    " cached_video_path = :cached_video, cached_audio_path = :cached_audio"
+                    " WHERE id = :id RETURNING *"
+                ),
+                {
+                    "id": row["id"],
+                    "video_key": video.key,
+                    "video_url": store.url(video.key, ttl) if video.uploaded else None,
+                    "audio_key": audio.key if audio else None,
+                    "audio_url": store.url(audio.key, ttl) if audio and audio.uploaded else None,
+                    "duration_ms": result.duration_ms,
+                    "file_size": result.file_size,
+                    "width": result.width,
+                    "height": result.height,
+                    "fps": result.fps,
+                    "has_audio": result.has_audio,
+                    "encoder": result.encoder,
+                    "error_ms": report.max_error_ms(expected_ms),
+                    "bytes_fetched": result.bytes_fetched,
+                    "elapsed_ms": result.elapsed_ms,
+                    "ttl": ttl.total_seconds(),
+                    "pending": not uploaded,
+                    "cached_video": str(video.cache_path) if video.cache_path else None,
+                    "cached_audio": str(audio.cache_path) if audio and audio.cache_path else None,
+                },
+            )
+            .mappings()
+            .one()
+        )
+
+
+def ready_exports(engine: Engine, clip_id: str | uuid.UUID) -> list[ExportOutcome]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT * FROM clip_exports WHERE clip_id = :clip_id AND status = 'ready' ORDER BY seq"),
+            {"clip_id": clip_id},
+        ).mappings()
+        return [_outcome(row, reused=True) for row in rows]
