@@ -6,6 +6,7 @@ that report a result print one JSON object as their last line of stdout.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from clip_pipeline.db import engine as db_engine
 from clip_pipeline.db import migrate as db_migrate
-from clip_pipeline.errors import ClipPipelineError
+from clip_pipeline.errors import ClipPipelineError, ConfigurationError
 from clip_pipeline.settings import get_settings
 
 app = typer.Typer(
@@ -109,6 +110,38 @@ def _simulate_command(name: str):
 
 for _name in ("kling", "veo", "runway"):
     simulate_app.command(_name)(_simulate_command(_name))
+
+
+@app.command("generate")
+def generate_command(
+    provider: str = typer.Option(..., help="kling, veo, runway or local."),
+    task_type: str = typer.Option(..., help="background_replace, scene_generate or lip_sync."),
+    duration_ms: int = typer.Option(..., help="Exact duration of the result, in milliseconds."),
+    out: Path = typer.Option(..., help="Where to write the fitted MP4."),
+    video: Path | None = typer.Option(None, help="Input video (background replacement, lip sync)."),
+    audio: Path | None = typer.Option(None, help="Input audio (scene, lip sync); default: the video's sound."),
+    image: Path | None = typer.Option(None, help="Start image (scene generation)."),
+    prompt: str | None = typer.Option(None, help="Prompt for the provider."),
+    model: str | None = typer.Option(None, help="Provider model; default: the provider's model for the task."),
+    poll_interval_s: float = typer.Option(2.0, help="Seconds between status polls."),
+) -> None:
+    """One AI generation end to end: upload inputs, submit, poll, download, fit to --duration-ms exactly."""
+    from rich.progress import Progress
+
+    from clip_pipeline.services.single_generation import generate_once
+
+    if task_type not in ("background_replace", "scene_generate", "lip_sync"):
+        raise ConfigurationError(f"--task-type {task_type}: choose background_replace, scene_generate or lip_sync")
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task(f"{provider} {task_type}", total=100)
+        result = generate_once(
+            get_settings(), provider_name=provider, task_type=task_type, duration_ms=duration_ms, out=out,
+            video=video, audio=audio, image=image, prompt=prompt, model=model, poll_interval_s=poll_interval_s,
+            on_progress=lambda state: progress.update(bar, completed=state.progress,
+                                                      description=f"{provider} {task_type}: {state.status}"),
+        )
+    console.print(f"wrote {result.output_path} ({result.duration_ms} ms; provider gave {result.provider_duration_ms} ms)")
+    print_json(dataclasses.asdict(result))
 
 
 @app.command("select")

@@ -17,21 +17,17 @@ from clip_pipeline.providers.base import (
 )
 from clip_pipeline.providers.local_render import probe
 from clip_pipeline.providers.runway import RunwayProvider
-from clip_pipeline.simulators.core import RunningServer
 from clip_pipeline.simulators.runway import RunwaySimulator
 from tests.support.provider_fixtures import make_audio, make_clip, wait_finished, wait_for
-from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings
+from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running
 
 
 @pytest.fixture
 def sim(tmp_path):
     simulator = RunwaySimulator(provider_settings(tmp_path), tmp_path / "runway-sim", size=TEST_SIZE,
                                 min_task_s=0.3, concurrency=1)
-    server = RunningServer(simulator.app)
-    simulator.base_url = server.base_url
-    yield simulator
-    server.stop()
-    simulator.core.shutdown()
+    with running(simulator):
+        yield simulator
 
 
 @pytest.fixture

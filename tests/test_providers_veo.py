@@ -18,20 +18,15 @@ from clip_pipeline.providers.base import (
 )
 from clip_pipeline.providers.local_render import probe
 from clip_pipeline.providers.veo import VeoProvider
-from clip_pipeline.simulators.core import RunningServer
 from clip_pipeline.simulators.veo import VeoSimulator
 from tests.support.provider_fixtures import make_image, wait_finished, wait_for
-from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings
+from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running
 
 
 @pytest.fixture
 def sim(tmp_path):
-    simulator = VeoSimulator(provider_settings(tmp_path), tmp_path / "veo-sim", size=TEST_SIZE, min_task_s=0.2)
-    server = RunningServer(simulator.app)
-    simulator.base_url = server.base_url
-    yield simulator
-    server.stop()
-    simulator.core.shutdown()
+    with running(VeoSimulator(provider_settings(tmp_path), tmp_path / "veo-sim", size=TEST_SIZE, min_task_s=0.2)) as simulator:
+        yield simulator
 
 
 @pytest.fixture

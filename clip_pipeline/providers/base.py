@@ -148,6 +148,13 @@ def retrying(attempts: int, max_wait_s: float) -> Retrying:
     )
 
 
+def call_with_retries(settings, call, *args, **kwargs):
+    """CALL(*ARGS, **KWARGS), retried per the provider retry settings on RetryableProviderError."""
+    for attempt in retrying(settings.provider_retry_attempts, settings.provider_retry_max_wait_s):
+        with attempt:
+            return call(*args, **kwargs)
+
+
 def local_path(url: str) -> Path | None:
     """The file a URL names when it is a local path or file:// URL; None for http(s)."""
     parts = urlsplit(url)

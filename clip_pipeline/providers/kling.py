@@ -21,9 +21,9 @@ from clip_pipeline.providers.base import (
     RetryableProviderError,
     TaskLimits,
     TaskState,
+    call_with_retries,
     download_to,
     local_path,
-    retrying,
 )
 from clip_pipeline.providers.planning import requested_seconds
 from clip_pipeline.settings import Settings
@@ -114,11 +114,6 @@ class KlingProvider:
             raise TaskNotFound(message)
         raise PermanentProviderError(message)
 
-    def _with_retries(self, call, *args):
-        for attempt in retrying(self.settings.provider_retry_attempts, self.settings.provider_retry_max_wait_s):
-            with attempt:
-                return call(*args)
-
     # --- Provider ------------------------------------------------------------------------------
     def submit(self, inp: GenerationInput) -> str:
         family, body = self._request_for(inp)
@@ -131,7 +126,7 @@ class KlingProvider:
             data = self._call("POST", f"/v1/videos/{family}", body)
             return f"{family}/{data['task_id']}"
 
-        return self._with_retries(create_once)
+        return call_with_retries(self.settings, create_once)
 
     def _lookup(self, family: str, generation_id: str) -> str | None:
         try:
@@ -142,7 +137,7 @@ class KlingProvider:
 
     def find_task(self, generation_id: str) -> str | None:
         for family in FAMILIES:
-            found = self._with_retries(self._lookup, family, generation_id)
+            found = call_with_retries(self.settings, self._lookup, family, generation_id)
             if found:
                 return found
         return None
@@ -151,7 +146,7 @@ class KlingProvider:
         family, _, kling_id = task_id.partition("/")
         if family not in FAMILIES or not kling_id:
             raise PermanentProviderError(f"kling: '{task_id}' is not a task id from this adapter")
-        return state_from_data(family, self._with_retries(self._call, "GET", f"/v1/videos/{family}/{kling_id}"))
+        return state_from_data(family, call_with_retries(self.settings, self._call, "GET", f"/v1/videos/{family}/{kling_id}"))
 
     def cancel(self, task_id: str) -> None:
         raise PermanentProviderError("kling: the API has no cancel endpoint; the task will run to completion")

@@ -20,9 +20,9 @@ from clip_pipeline.providers.base import (
     RetryableProviderError,
     TaskLimits,
     TaskState,
+    call_with_retries,
     download_to,
     local_path,
-    retrying,
 )
 from clip_pipeline.providers.planning import requested_seconds
 from clip_pipeline.settings import Settings
@@ -76,14 +76,17 @@ class RunwayProvider:
         return f"RunwayProvider(base_url={self.settings.runway_base_url!r})"
 
     def _call(self, what: str, call, *args, **kwargs):
-        for attempt in retrying(self.settings.provider_retry_attempts, self.settings.provider_retry_max_wait_s):
-            with attempt:
-                try:
-                    return call(*args, **kwargs)
-                except runwayml.APIStatusError as exc:
-                    raise _classify(what, exc) from None
-                except runwayml.APIConnectionError as exc:
-                    raise RetryableProviderError(f"runway: {what} failed: {type(exc).__name__}") from None
+        """CALL with backoff on retryable failures; SDK errors become our three kinds."""
+
+        def once():
+            try:
+                return call(*args, **kwargs)
+            except runwayml.APIStatusError as exc:
+                raise _classify(what, exc) from None
+            except runwayml.APIConnectionError as exc:
+                raise RetryableProviderError(f"runway: {what} failed: {type(exc).__name__}") from None
+
+        return call_with_retries(self.settings, once)
 
     def submit(self, inp: GenerationInput) -> str:
         self.capabilities.limits_for(inp.task_type)

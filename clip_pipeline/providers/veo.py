@@ -23,9 +23,9 @@ from clip_pipeline.providers.base import (
     ProviderAuthError,
     RetryableProviderError,
     TaskState,
+    call_with_retries,
     download_to,
     local_path,
-    retrying,
 )
 from clip_pipeline.providers.planning import requested_seconds
 from clip_pipeline.settings import Settings
@@ -70,14 +70,16 @@ class VeoProvider:
 
     def _call(self, what: str, call, *args, **kwargs):
         """CALL with backoff on retryable failures; SDK errors become our three kinds."""
-        for attempt in retrying(self.settings.provider_retry_attempts, self.settings.provider_retry_max_wait_s):
-            with attempt:
-                try:
-                    return call(*args, **kwargs)
-                except genai_errors.APIError as exc:
-                    raise _classify(what, exc) from None
-                except httpx.HTTPError as exc:
-                    raise RetryableProviderError(f"veo: {what} failed: {type(exc).__name__}") from None
+
+        def once():
+            try:
+                return call(*args, **kwargs)
+            except genai_errors.APIError as exc:
+                raise _classify(what, exc) from None
+            except httpx.HTTPError as exc:
+                raise RetryableProviderError(f"veo: {what} failed: {type(exc).__name__}") from None
+
+        return call_with_retries(self.settings, once)
 
     def submit(self, inp: GenerationInput) -> str:
         capabilities = veo_capabilities(inp.model) if inp.model.startswith("veo-") else self.capabilities

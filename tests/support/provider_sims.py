@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from clip_pipeline.settings import Settings
+from clip_pipeline.simulators.core import RunningServer
 
 SECRETS = {
     "kling_access_key": "ak-test-0f1e2d3c",
@@ -20,6 +22,18 @@ TEST_SIZE = "256x144"
 def provider_settings(tmp_path, **overrides) -> Settings:
     return Settings(home=tmp_path / "home", provider_retry_attempts=4, provider_retry_max_wait_s=0.05,
                     local_provider_size=TEST_SIZE, **{**SECRETS, **overrides})
+
+
+@contextmanager
+def running(simulator):
+    """SIMULATOR served on a free loopback port (its base_url set) until the block ends."""
+    server = RunningServer(simulator.app)
+    simulator.base_url = server.base_url
+    try:
+        yield simulator
+    finally:
+        server.stop()
+        simulator.core.shutdown()
 
 
 class CallbackReceiver:
