@@ -189,3 +189,14 @@ def test_token_is_resigned_before_expiry(kling, sim):
 def test_cancel_is_a_clear_error(kling):
     with pytest.raises(PermanentProviderError, match="no cancel endpoint"):
         kling.cancel("text2video/abc")
+
+
+def test_image_to_video_sends_a_local_image_as_base64(kling, sim, tmp_path):
+    from tests.support.provider_fixtures import make_image
+
+    image = make_image(tmp_path / "still.png")
+    task_id = kling.submit(scene("gen-img", image_url=str(image), duration_ms=6000))
+    body = sim.core.tasks[task_id.split("/")[1]].body
+    assert task_id.startswith("image2video/") and body["duration"] == "10"
+    assert body["image"].startswith("iVBORw0KGgo")  # raw base64 PNG, no data: prefix
+    assert wait_finished(kling, task_id).duration_ms == 10100

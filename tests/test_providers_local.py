@@ -10,7 +10,7 @@ from clip_pipeline.providers import get_provider
 from clip_pipeline.providers.base import GenerationInput, PermanentProviderError
 from clip_pipeline.providers.local_render import probe
 from clip_pipeline.settings import Settings
-from tests.support.provider_fixtures import make_clip, make_image, wait_finished
+from tests.support.provider_fixtures import make_clip, make_image, wait_finished, wait_for
 
 
 @pytest.fixture
@@ -78,3 +78,24 @@ def test_bad_parameters_are_permanent(local):
         local.submit(GenerationInput(generation_id="g", task_type="lip_sync", model="local", duration_ms=1000))
     with pytest.raises(PermanentProviderError, match="not offered"):
         local.submit(GenerationInput(generation_id="g2", task_type="scene_generate", model="local", duration_ms=45_000))
+
+
+def test_cancel_stops_the_worker(local, clip):
+    inp = GenerationInput(generation_id="gen-cancel", task_type="scene_generate", model="local",
+                          audio_url=str(clip), duration_ms=20_000)
+    task_id = local.submit(inp)
+    local.cancel(task_id)
+    assert local.get(task_id).status == "canceled"
+    pid = int((local.root / task_id / "worker.pid").read_text())
+    wait_for(lambda: not _alive(pid), what="worker gone")
+    assert local.get(task_id).status == "canceled"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        finished, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child so it does not linger as a zombie
+        return finished == 0
+    except ChildProcessError:
+        return False

@@ -18,7 +18,7 @@ from clip_pipeline.providers.base import (
 from clip_pipeline.providers.local_render import probe
 from clip_pipeline.providers.runway import RunwayProvider
 from clip_pipeline.simulators.runway import RunwaySimulator
-from tests.support.provider_fixtures import make_audio, make_clip, wait_finished, wait_for
+from tests.support.provider_fixtures import make_audio, make_clip, make_image, wait_finished, wait_for
 from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running
 
 
@@ -84,7 +84,11 @@ def test_three_task_types(runway, sim, file_server, tmp_path):
                                         audio_url=str(audio), duration_ms=2500))  # local file -> data URI
     assert sim.core.tasks[lip].body["speech"]["audio"].startswith("data:audio/")
     assert sim.core.tasks[lip].body["avatar"] == {"type": "runway-preset", "presetId": "influencer"}
-    for task_id, expected_ms, has_audio in ((bg, 2300, False), (lip, 2500, True)):
+    still = make_image(tmp_path / "still.png")
+    i2v = runway.submit(scene("g-i2v", image_url=str(still), duration_ms=3500))
+    assert sim.core.tasks[i2v].body["promptImage"].startswith("data:image/png;base64,")
+    assert sim.core.tasks[i2v].body["duration"] == 4
+    for task_id, expected_ms, has_audio in ((bg, 2300, False), (lip, 2500, True), (i2v, 4000, False)):
         state = wait_finished(runway, task_id)
         assert state.status == "succeeded", state.error
         facts = probe(runway.download(state.output_urls[0], tmp_path / f"{task_id}.mp4"))

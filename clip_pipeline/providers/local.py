@@ -122,8 +122,8 @@ class LocalProvider:
         (task_dir / "cancel").touch()
         pid_file = task_dir / "worker.pid"
         if pid_file.is_file():
-            try:
-                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            try:  # the worker leads its own session: end it and the ffmpeg it started
+                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
             except ProcessLookupError:
                 pass
         write_json_atomic(task_dir / "state.json",
