@@ -131,3 +131,18 @@ def test_wrong_key_is_auth_error_without_the_key(sim, tmp_path, caplog):
         wrong.submit(scene())
     shown = str(raised.value) + repr(wrong) + caplog.text
     assert "key_wrong_4242" not in shown and SECRETS["runway_api_secret"] not in shown
+
+
+def test_requested_models_are_honoured_or_refused(runway, sim, file_server):
+    make_clip(file_server.root / "clip.mp4", 2.3)
+    edit = runway.submit(GenerationInput(generation_id="g-aleph", task_type="background_replace", model="gen4_aleph",
+                                         video_url=file_server.url("clip.mp4"), duration_ms=2300))
+    assert sim.core.tasks[edit].body["model"] == "gen4_aleph"
+    with pytest.raises(PermanentProviderError, match="first 5000 ms"):
+        runway.submit(GenerationInput(generation_id="g-long", task_type="background_replace", model="gen4_aleph",
+                                      video_url=file_server.url("clip.mp4"), duration_ms=7000))
+    with pytest.raises(PermanentProviderError, match="gen4_turbo makes video from an image"):
+        runway.submit(scene(model="gen4_turbo"))
+    with pytest.raises(PermanentProviderError, match="aleph2 does not do scene_generate"):
+        runway.submit(scene(model="aleph2"))
+    assert wait_finished(runway, edit).status == "succeeded"

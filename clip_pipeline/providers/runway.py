@@ -27,9 +27,12 @@ from clip_pipeline.providers.base import (
 from clip_pipeline.providers.planning import requested_seconds
 from clip_pipeline.settings import Settings
 
-SCENE_MODEL = "gen4.5"
-EDIT_MODEL = "aleph2"
-AVATAR_MODEL = "gwm1_avatars"
+# models per task type, the first being the default when a request names another provider's model
+MODELS = {
+    "scene_generate": ("gen4.5", "gen4_turbo"),  # gen4_turbo needs a start image
+    "background_replace": ("aleph2", "gen4_aleph"),  # gen4_aleph uses only the first 5 s of the input
+    "lip_sync": ("gwm1_avatars",),
+}
 DEFAULT_AVATAR = "influencer"
 DEFAULT_EDIT_PROMPT = "Replace the background behind the person; keep the person and their motion."
 STATUS = {"PENDING": "queued", "THROTTLED": "queued", "RUNNING": "running", "SUCCEEDED": "succeeded",
@@ -90,24 +93,33 @@ class RunwayProvider:
 
     def submit(self, inp: GenerationInput) -> str:
         self.capabilities.limits_for(inp.task_type)
+        model = _model_for(inp)
         if inp.task_type == "scene_generate":
             seconds = int(inp.parameters.get("duration_s")
                           or requested_seconds(self.capabilities, inp.task_type, inp.duration_ms))
-            common = {"model": SCENE_MODEL, "prompt_text": inp.prompt or "a cinematic scene",
+            common = {"model": model, "prompt_text": inp.prompt or "a cinematic scene",
                       "ratio": inp.parameters.get("ratio", "1280:720"), "duration": seconds}
             if inp.image_url:
                 task = self._call("image_to_video", self._client.image_to_video.create,
                                   prompt_image=_uri(inp.image_url, "image"), **common)
+            elif model == "gen4_turbo":
+                raise PermanentProviderError("runway: gen4_turbo makes video from an image: pass an image_url")
             else:
                 task = self._call("text_to_video", self._client.text_to_video.create, **common)
         elif inp.task_type == "background_replace":
+            limit_ms = 5000 if model == "gen4_aleph" else None
+            if limit_ms and inp.duration_ms > limit_ms:
+                raise PermanentProviderError(
+                    f"runway: gen4_aleph uses only the first {limit_ms} ms of a video; "
+                    f"this one is {inp.duration_ms} ms: use aleph2 or split the clip"
+                )
             requested_seconds(self.capabilities, inp.task_type, inp.duration_ms)  # refuse too long inputs here
-            task = self._call("video_to_video", self._client.video_to_video.create, model=EDIT_MODEL,
+            task = self._call("video_to_video", self._client.video_to_video.create, model=model,
                               video_uri=_uri(inp.video_url, "video"), prompt_text=inp.prompt or DEFAULT_EDIT_PROMPT)
         else:
             requested_seconds(self.capabilities, inp.task_type, inp.duration_ms)
             avatar = {"type": "runway-preset", "preset_id": inp.parameters.get("avatar_preset", DEFAULT_AVATAR)}
-            task = self._call("avatar_videos", self._client.avatar_videos.create, model=AVATAR_MODEL,
+            task = self._call("avatar_videos", self._client.avatar_videos.create, model=model,
                               avatar=avatar, speech={"type": "audio", "audio": _uri(inp.audio_url, "audio")})
         return task.id
 
@@ -132,6 +144,18 @@ class RunwayProvider:
     def download(self, url: str, dest: Path) -> Path:
         return download_to(url, dest, provider=self.name, attempts=self.settings.provider_retry_attempts,
                            max_wait_s=self.settings.provider_retry_max_wait_s)
+
+
+def _model_for(inp: GenerationInput) -> str:
+    """The requested Runway model when it serves the task type, else the task's default model."""
+    models = MODELS[inp.task_type]
+    if inp.model in models:
+        return inp.model
+    if inp.model in {m for names in MODELS.values() for m in names}:
+        raise PermanentProviderError(
+            f"runway: {inp.model} does not do {inp.task_type}; use one of {', '.join(models)}"
+        )
+    return models[0]
 
 
 def _classify(what: str, exc: runwayml.APIStatusError) -> Exception:

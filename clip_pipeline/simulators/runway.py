@@ -2,7 +2,7 @@
 calls, PENDING/THROTTLED/RUNNING/SUCCEEDED/FAILED/CANCELLED with progress, cost and failureCode.
 
 gen4.5 takes an integer duration 2-10 s and returns exactly that many seconds at 24 fps, silent;
-aleph2 video_to_video follows the input video (up to 30 s); gwm1_avatars speaks the given audio.
+aleph2 video_to_video follows the input video (up to 30 s; gen4_aleph: its first 5 s); gwm1_avatars speaks the given audio.
 Tasks beyond the concurrency limit are accepted as THROTTLED, as the real tiers do.
 """
 
@@ -67,8 +67,10 @@ class RunwaySimulator:
         """(inputs, planner) for a valid request, else a 400 response."""
         model = body.get("model")
         if endpoint in ("text_to_video", "image_to_video"):
-            if model != "gen4.5":
-                return validation_error("model", "the simulator serves gen4.5")
+            if model not in ("gen4.5", "gen4_turbo"):
+                return validation_error("model", "the simulator serves gen4.5 and gen4_turbo")
+            if model == "gen4_turbo" and endpoint != "image_to_video":
+                return validation_error("model", "gen4_turbo is an image_to_video model.")
             duration = body.get("duration")
             if not isinstance(duration, int) or not 2 <= duration <= 10:
                 return validation_error("duration", "Must be an integer from 2 to 10.")
@@ -82,10 +84,13 @@ class RunwaySimulator:
                 inputs["image"] = image if isinstance(image, str) else image[0]["uri"]
             return inputs, self._planner(lambda fetched: duration, "scene_generate", audio=False)
         if endpoint == "video_to_video":
-            if model != "aleph2" or not body.get("videoUri"):
-                return validation_error("videoUri", "aleph2 needs videoUri.")
+            if model not in ("aleph2", "gen4_aleph") or not body.get("videoUri"):
+                return validation_error("videoUri", "aleph2 and gen4_aleph need videoUri.")
+            first_seconds = 5 if model == "gen4_aleph" else 30  # gen4_aleph uses only the first 5 s
+
             return {"video": body["videoUri"]}, self._planner(
-                lambda fetched: input_seconds(fetched["video"]), "background_replace", audio=False, limit=30)
+                lambda fetched: min(input_seconds(fetched["video"]), first_seconds), "background_replace",
+                audio=False, limit=None if model == "gen4_aleph" else 30)
         speech = body.get("speech") or {}
         if model != "gwm1_avatars" or speech.get("type") != "audio" or not speech.get("audio"):
             return validation_error("speech", "gwm1_avatars needs speech.type audio with speech.audio.")
