@@ -145,13 +145,19 @@ def render_background_replace(
     w, h = spec.width, spec.height
     foreground = (
         f"[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},fps={spec.fps},"
-        f"tpad=stop_mode=clone:stop_duration={spec.seconds:.3f},format=yuva420p,"
-        "geq=lum='lum(X,Y)':cb='cb(X,Y)':cr='cr(X,Y)':"
-        "a='255*clip(3*(1-(pow((X-W/2)/(W*0.3),2)+pow((Y-H*0.62)/(H*0.55),2))),0,1)'[fg]"
+        f"tpad=stop_mode=clone:stop_duration={spec.seconds:.3f},format=yuv420p[fgsrc]"
+    )
+    # the soft elliptical key is computed once and looped (geq per frame would be slow)
+    mask = (
+        f"color=black:s={w}x{h}:r={spec.fps}:d=1,format=gray,"
+        "geq=lum='255*clip(3*(1-(pow((X-W/2)/(W*0.3),2)+pow((Y-H*0.62)/(H*0.55),2))),0,1)',"
+        "trim=end_frame=1,loop=loop=-1:size=1:start=0[mask]"
     )
     graph = ";".join(
         [
             foreground,
+            mask,
+            "[fgsrc][mask]alphamerge[fg]",
             f"{_background(spec, prompt)}[bg]",
             f"[bg][fg]overlay=format=auto:shortest=0,format=yuv420p[vout]",
         ]
@@ -183,7 +189,7 @@ def render_scene(
     graph = ";".join(
         [
             f"[0:a]aresample=48000,apad,atrim=end={spec.seconds:.6f},{split}",
-            f"[wave_in]showwaves=s={w}x{h // 2}:mode=cline:rate={spec.fps}:colors=white@0.9,format=yuva420p[waves]",
+            f"[wave_in]showwaves=s={w}x{h // 2}:mode=cline:rate={spec.fps}:scale=sqrt:colors=0xF0F0F0,format=yuva420p[waves]",
             background,
             f"[bg][waves]overlay=x=0:y={h // 4}:format=auto:shortest=0"
             f"{_caption(spec, prompt, out.parent)},format=yuv420p[vout]",
