@@ -33,8 +33,7 @@ LOCAL_FPS = 24
 
 
 def local_capabilities() -> Capabilities:
-    with_input = TaskLimits(durations_s=list(range(1, 31)), min_input_ms=1000, max_input_ms=30_000,
-                            output_follows_input=False)
+    with_input = TaskLimits(durations_s=list(range(1, 31)), min_input_ms=1000, max_input_ms=30_000)
     return Capabilities(
         task_types=["background_replace", "scene_generate", "lip_sync"],
         durations_s=list(range(1, 31)),
@@ -71,7 +70,7 @@ class LocalProvider:
         if existing:
             return existing
         self.capabilities.limits_for(inp.task_type)
-        if inp.task_type in ("background_replace",) and not inp.video_url:
+        if inp.task_type == "background_replace" and not inp.video_url:
             raise PermanentProviderError("local: background_replace needs a video_url")
         if inp.task_type == "lip_sync" and not inp.audio_url:
             raise PermanentProviderError("local: lip_sync needs an audio_url")

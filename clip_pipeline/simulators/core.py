@@ -151,7 +151,6 @@ class SimulatorCore:
     def cancel(self, task: SimTask) -> None:
         if task.status in ("queued", "running"):
             self._set(task, status="canceled")
-            task.status = "canceled"
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
