@@ -36,6 +36,8 @@ simulate_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(simulate_app, name="simulate")
+shots_app = typer.Typer(help="Detect the shots of a source asset and split clips at them.", no_args_is_help=True)
+app.add_typer(shots_app, name="shots")
 
 console = Console(stderr=True)
 
@@ -235,6 +237,58 @@ def demo_command(
     unfinished = [r for r in rows if r.status != "completed" or r.error_ms is None or r.error_ms > 1.0]
     if unfinished:
         raise typer.Exit(1)
+
+
+@shots_app.command("detect")
+def shots_detect_command(
+    asset_id: str = typer.Argument(..., help="Source asset id."),
+    detector: str = typer.Option("content", help="content (hard cuts) or adaptive (camera motion)."),
+    threshold: float = typer.Option(None, help="Detector threshold (default: PySceneDetect's)."),
+) -> None:
+    """Run PySceneDetect on a source asset and store its shots."""
+    from clip_pipeline.services import shots
+
+    if detector not in ("content", "adaptive"):
+        raise typer.BadParameter("must be content or adaptive", param_hint="--detector")
+    found = shots.detect_asset_shots(connect(), asset_id, detector=detector, threshold=threshold)
+    console.print(f"{len(found)} shot(s) in asset {asset_id}")
+    print_json({"asset_id": asset_id, "shots": [vars(shot) for shot in found]})
+
+
+@shots_app.command("split")
+def shots_split_command(clip_id: str = typer.Argument(..., help="Timeline clip id.")) -> None:
+    """Split a timeline clip at the detected shot boundaries inside it."""
+    from clip_pipeline.services import shots
+
+    clips = shots.split_clip_at_shots(connect(), clip_id)
+    print_json(
+        {
+            "clips": [
+                {key: clip[key] for key in ("id", "track_id", "start_time", "end_time", "source_start", "source_end")}
+                for clip in clips
+            ]
+        }
+    )
+
+
+@app.command("serve-api")
+def serve_api_command(
+    host: str = typer.Option(None, help="Bind address (default: CLIP_PIPELINE_API_HOST)."),
+    port: int = typer.Option(None, help="Port (default: CLIP_PIPELINE_API_PORT)."),
+) -> None:
+    """Serve the HTTP API the editor calls (needs CLIP_PIPELINE_API_KEY)."""
+    import logging
+
+    import uvicorn
+
+    from clip_pipeline.api import create_app
+    from clip_pipeline.api.app import RedactCallbackTokens
+
+    settings = get_settings()
+    api = create_app(settings)
+    connect()  # fail now, with one line naming the server, rather than on the first request
+    logging.getLogger("uvicorn.access").addFilter(RedactCallbackTokens())
+    uvicorn.run(api, host=host or settings.api_host, port=port or settings.api_port)
 
 
 def main() -> None:

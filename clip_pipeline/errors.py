@@ -25,3 +25,9 @@ class NotFound(ClipPipelineError):
     """A clip, export, generation or object does not exist."""
 
     exit_code = 3
+
+
+class Conflict(ClipPipelineError):
+    """The request does not fit the current state (e.g. applying a generation that is not finished)."""
+
+    exit_code = 4

@@ -1,0 +1,10 @@
+"""Shot detection definitions, for the project's Definitions to merge."""
+
+import dagster as dg
+
+from clip_pipeline.defs.resources import DatabaseResource
+from clip_pipeline.defs.shots.assets import shot_segments, source_assets
+
+defs = dg.Definitions(assets=[shot_segments], resources={"database": DatabaseResource()})
+
+__all__ = ["defs", "shot_segments", "source_assets"]
