@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from clip_pipeline.db import engine as db_engine
 from clip_pipeline.db import migrate as db_migrate
@@ -144,6 +146,63 @@ def generate_command(
         )
     console.print(f"wrote {result.output_path} ({result.duration_ms} ms; provider gave {result.provider_duration_ms} ms)")
     print_json(dataclasses.asdict(result))
+
+
+@app.command("serve-files")
+def serve_files_command(
+    host: str | None = typer.Option(None, help="Bind address (default: settings.file_server_host)."),
+    port: int | None = typer.Option(None, help="Port (default: settings.file_server_port)."),
+) -> None:
+    """Serve local-disk storage over HTTP (signed URLs, public results, HEAD and Range) until Ctrl+C."""
+    from clip_pipeline.storage.file_server import start_file_server
+
+    settings = get_settings()
+    try:
+        handle = start_file_server(settings, host=host, port=port)
+    except OSError as exc:
+        raise ClipPipelineError(
+            f"cannot serve files on {host or settings.file_server_host}:{port or settings.file_server_port}: "
+            f"{exc.strerror or exc}; pick another --port"
+        ) from None
+    print_json({"base_url": handle.base_url, "root": str(settings.local_storage_root)})
+    console.print(f"serving {settings.local_storage_root} at {handle.base_url} (Ctrl+C to stop)")
+    try:
+        handle.wait()
+    finally:
+        handle.stop()
+
+@db_app.command("url")
+def db_url_command(
+    show_password: bool = typer.Option(False, "--show-password", help="Print the password, not ***."),
+    plain: bool = typer.Option(False, "--plain", help="Print only the URL, for psql \"$(...)\"."),
+    hold: bool = typer.Option(
+        False, "--hold", help="Keep the embedded server running until Ctrl-C (it stops otherwise)."
+    ),
+) -> None:
+    """Print the database URL for psql, pandas or a BI tool (password hidden unless asked)."""
+    settings = get_settings()
+    url = make_url(db_engine.database_url(settings)).set(drivername="postgresql")
+    shown = url.render_as_string(hide_password=not show_password)
+    embedded = settings.database_url is None
+    if plain:
+        sys.stdout.write(shown + "\n")
+        sys.stdout.flush()
+    else:
+        console.print(f"database: {db_engine.describe_server(shown)}")
+        print_json({"url": shown, "embedded": embedded})
+    if embedded and hold:
+        console.print("holding the embedded server; press Ctrl-C to let it stop")
+        # TERM ends the hold like Ctrl-C, so the exit hooks still stop the server cleanly
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    elif embedded:
+        console.print(
+            "the embedded server stops when the last clip-pipeline process using it exits; "
+            "`clip-pipeline db url --hold` keeps it up while you query"
+        )
 
 
 @app.command("select")

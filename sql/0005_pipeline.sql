@@ -10,3 +10,15 @@ CREATE UNIQUE INDEX idx_clip_ai_generations_seq ON clip_ai_generations(seq);
 CREATE INDEX idx_clip_ai_generations_pending_seq ON clip_ai_generations(seq) WHERE status = 'pending';
 
 ALTER TABLE clip_ai_generations ADD COLUMN final_error_ms DOUBLE PRECISION;
+
+-- Deleting a clip that plays an applied result un-applies the generation (instead of the foreign
+-- key's SET NULL running into clip_ai_generations_applied_has_clip).
+CREATE OR REPLACE FUNCTION unapply_generations_of_deleted_clip() RETURNS trigger AS $$
+BEGIN
+    UPDATE clip_ai_generations SET applied = FALSE, applied_clip_id = NULL WHERE applied_clip_id = OLD.id;
+    RETURN OLD;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER clips_unapply_on_delete BEFORE DELETE ON clips
+    FOR EACH ROW EXECUTE FUNCTION unapply_generations_of_deleted_clip();

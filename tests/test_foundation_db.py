@@ -145,3 +145,22 @@ def test_updated_at_is_maintained_by_trigger(engine, timeline_rows):
         ).one()
     assert after > before
     assert created <= before
+
+
+def test_deleting_an_applied_clip_unapplies_its_generation(engine, timeline_rows):
+    with engine.begin() as connection:
+        result_asset = _insert(connection, "assets", storage_path="ai-results/x.mp4", duration_ms=5_000)
+        applied_clip = _insert(
+            connection, "clips", track_id=timeline_rows["track"], asset_id=result_asset,
+            start_time=10_000, end_time=15_000, source_start=0, source_end=5_000,
+        )
+        generation = _insert(
+            connection, "clip_ai_generations", source_clip_id=timeline_rows["clip"], provider="local",
+            model="m", task_type="lip_sync", expected_duration_ms=5_000, applied=True, applied_clip_id=applied_clip,
+        )
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM clips WHERE id = :id"), {"id": applied_clip})
+        applied, clip = connection.execute(
+            sa.text("SELECT applied, applied_clip_id FROM clip_ai_generations WHERE id = :id"), {"id": generation}
+        ).one()
+    assert (applied, clip) == (False, None)

@@ -56,3 +56,31 @@ def test_unknown_clip_and_unsupported_task_are_clear_errors(engine):
         requests.select_clips(engine, ["clip-42"])
     with pytest.raises(requests.InvalidRequest, match="veo.*lip_sync|lip_sync"):
         requests.request_generation(engine, rows.clip_ids[0], provider="veo", task_type="lip_sync")
+
+
+@pytest.mark.parametrize("old_status", ["expired", "error"])
+def test_selecting_an_expired_or_failed_export_requests_it_anew_past_the_cursor(engine, old_status):
+    rows = make_timeline(engine, "https://cdn.example/a.mp4", [(0, 2_000)])
+    first = requests.select_clips(engine, [str(rows.clip_ids[0])])[0]
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE clip_exports SET status = :s, error_message = 'boom' WHERE id = :id"),
+            {"s": old_status, "id": first["id"]},
+        )
+    again = requests.select_clips(engine, [str(rows.clip_ids[0])])[0]
+    assert again["id"] == first["id"]
+    assert again["status"] == "pending" and again["error_message"] is None
+    assert again["seq"] > first["seq"]
+    assert again["cache_hits"] == 0
+
+
+def test_selecting_a_ready_export_counts_a_cache_hit_and_keeps_it(engine):
+    rows = make_timeline(engine, "https://cdn.example/a.mp4", [(0, 2_000)])
+    first = requests.select_clips(engine, [str(rows.clip_ids[0])])[0]
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE clip_exports SET status = 'ready', storage_path = 'k', duration_ms = 2000 WHERE id = :id"),
+            {"id": first["id"]},
+        )
+    again = requests.select_clips(engine, [str(rows.clip_ids[0])])[0]
+    assert (again["status"], again["seq"], again["cache_hits"]) == ("ready", first["seq"], 1)

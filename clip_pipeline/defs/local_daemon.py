@@ -5,8 +5,6 @@ the UI shows them afterwards) and hand failed runs to the run-failure sensor.
 Used by `clip-pipeline demo`, the end-to-end tests and bench/pipeline.py.
 """
 
-from __future__ import annotations
-
 import os
 import shutil
 from dataclasses import dataclass, field

@@ -1,7 +1,5 @@
 """Dagster resources: thin wrappers that hand services their database engine and settings."""
 
-from __future__ import annotations
-
 import dagster as dg
 from sqlalchemy.engine import Engine
 

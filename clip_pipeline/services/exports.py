@@ -23,6 +23,7 @@ from clip_pipeline.media.probe import measure_durations
 from clip_pipeline.services.sources import resolve_source
 from clip_pipeline.settings import Settings
 from clip_pipeline.storage import get_store
+from clip_pipeline.storage.keys import export_audio_key, export_key
 from clip_pipeline.storage.uploads import upload_with_fallback
 
 LEASE = timedelta(minutes=30)
@@ -103,10 +104,6 @@ def _fail(engine: Engine, export_id: uuid.UUID, message: str) -> None:
         )
 
 
-def export_key(clip_id: uuid.UUID, fingerprint: str, extension: str) -> str:
-    return f"exports/{clip_id}_{fingerprint[:16]}.{extension}"
-
-
 def run_export(engine: Engine, export_id: uuid.UUID, settings: Settings) -> ExportOutcome:
     """Do one export end to end; a ready export is returned as is (reused)."""
     with engine.connect() as connection:
@@ -161,7 +158,7 @@ def _export(engine: Engine, row: RowMapping, settings: Settings) -> RowMapping:
             audio_path = Path(result.audio_path)
             audio = upload_with_fallback(
                 store,
-                export_key(row["clip_id"], row["fingerprint"], audio_path.suffix.lstrip(".")),
+                export_audio_key(row["clip_id"], row["fingerprint"]),
                 audio_path,
                 content_type=CONTENT_TYPES.get(audio_path.suffix.lstrip("."), "application/octet-stream"),
                 cache_dir=settings.cache_dir,

@@ -20,6 +20,7 @@ from clip_pipeline.media.probe import measure_durations
 from clip_pipeline.providers.base import Provider
 from clip_pipeline.settings import Settings
 from clip_pipeline.storage import get_store
+from clip_pipeline.storage.keys import result_key
 from clip_pipeline.storage.uploads import upload_with_fallback
 
 # The promise: the final lasts the clip's duration to the millisecond, picture and sound both.
@@ -91,7 +92,7 @@ def _finalize(engine: Engine, row: RowMapping, provider: Provider, settings: Set
         report = measure_durations(Path(fitted.output_path))
         error_ms = report.max_error_ms(expected_ms)
         check_passed = error_ms <= EXACTNESS_TOLERANCE_MS and report.has_video and (report.has_audio or audio is None)
-        key = f"ai-results/{row['id']}.mp4"
+        key = result_key(row["id"])
         stored = upload_with_fallback(
             results, key, Path(fitted.output_path), content_type="video/mp4", cache_dir=settings.cache_dir
         )

@@ -71,7 +71,11 @@ def export_fingerprint(clip: RowMapping, spec: ExportSpec) -> str:
 
 
 def ensure_export_request(connection: Connection, clip_id: str | uuid.UUID, spec: ExportSpec) -> RowMapping:
-    """The clip's export row for this spec: an existing one (any status) or a new pending one."""
+    """The clip's export row for this spec: an existing one (any status) or a new pending one.
+
+    Asking again for an export that is already ready is a cache hit, counted in cache_hits. Asking
+    again for one that expired or failed requests it anew: back to pending, with a fresh sequence
+    number so the selected-clips sensor (whose cursor is past the old one) sees it."""
     clip = get_clip(connection, clip_id)
     fingerprint = export_fingerprint(clip, spec)
     connection.execute(
@@ -79,7 +83,13 @@ def ensure_export_request(connection: Connection, clip_id: str | uuid.UUID, spec
             "INSERT INTO clip_exports (clip_id, format, resolution, quality, with_audio,"
             " source_start, source_end, fingerprint) VALUES (:clip_id, :format, :resolution,"
             " :quality, :with_audio, :source_start, :source_end, :fingerprint)"
-            " ON CONFLICT (fingerprint) DO NOTHING"
+            " ON CONFLICT (fingerprint) DO UPDATE SET"
+            " cache_hits = clip_exports.cache_hits + (clip_exports.status = 'ready')::int,"
+            " status = CASE WHEN clip_exports.status = 'ready' THEN 'ready' ELSE 'pending' END,"
+            " error_message = NULL,"
+            " seq = CASE WHEN clip_exports.status = 'ready' THEN clip_exports.seq"
+            " ELSE nextval(pg_get_serial_sequence('clip_exports', 'seq')) END"
+            " WHERE clip_exports.status IN ('ready', 'expired', 'error')"
         ),
         {
             "clip_id": clip["id"],

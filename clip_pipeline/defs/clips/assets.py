@@ -1,8 +1,6 @@
 """The three clip-partitioned assets. Each one hands its partition (a clip id) to a service and turns
 the outcomes into metadata and asset-check results; the work itself lives in clip_pipeline.services."""
 
-from __future__ import annotations
-
 from dataclasses import asdict
 
 import dagster as dg

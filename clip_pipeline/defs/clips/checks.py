@@ -2,8 +2,6 @@
 1 ms with both streams present. Both are blocking: a failed export check keeps the clip away from the
 providers, and a failed final check keeps the result off the timeline (auto-apply skips it)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from clip_pipeline.services.exports import ExportOutcome

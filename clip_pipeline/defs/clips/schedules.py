@@ -1,7 +1,5 @@
 """Schedules: hourly temp cleanup and daily expiry cleanup (which also uploads cache-fallback files)."""
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 import dagster as dg

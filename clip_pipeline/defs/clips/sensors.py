@@ -1,8 +1,6 @@
 """Sensors: new requests -> partitions and runs; provider progress -> finalize runs; failed runs ->
 rows marked failed, so nothing stays in flight forever."""
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
