@@ -62,3 +62,38 @@ def test_unsupported_task_is_one_line_error(env, clip, tmp_path):
     assert result.returncode != 0 and not (tmp_path / "x.mp4").exists()
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "30000 ms" in result.stderr
+
+
+def test_long_scene_is_generated_in_pieces_with_continuity_and_joined_exactly(env, tmp_path):
+    from tests.support.provider_fixtures import make_audio
+
+    audio = make_audio(tmp_path / "voice.m4a", 12.5)
+    simulator = KlingSimulator(provider_settings(tmp_path), tmp_path / "kling-sim", size=TEST_SIZE, min_task_s=0.1)
+    with running(simulator):
+        out = tmp_path / "scene.mp4"
+        result = run_cli("generate", "--provider", "kling", "--task-type", "scene_generate", "--audio", str(audio),
+                         "--prompt", "northern lights", "--duration-ms", "12345", "--out", str(out),
+                         "--poll-interval-s", "0.1", env={**env, "CLIP_PIPELINE_KLING_BASE_URL": simulator.base_url})
+        assert result.returncode == 0, result.stderr
+        tasks = sorted(simulator.core.tasks.values(), key=lambda t: t.created_at)
+    assert [t.kind for t in tasks] == ["text2video", "image2video"]  # piece 2 starts from piece 1's last frame
+    assert [t.body["duration"] for t in tasks] == ["10", "5"]  # 10000 ms + 2345 ms
+    assert result.json["pieces"] == 2 and result.json["provider_duration_ms"] == 10100 + 5100
+    assert_exact(out, 12345)
+
+
+def test_long_lip_sync_cuts_each_piece_exactly(env, tmp_path):
+    long_clip = make_clip(tmp_path / "long.mp4", 12.4)
+    simulator = KlingSimulator(provider_settings(tmp_path), tmp_path / "kling-sim", size=TEST_SIZE, min_task_s=0.1)
+    with running(simulator):
+        out = tmp_path / "lip.mp4"
+        result = run_cli("generate", "--provider", "kling", "--task-type", "lip_sync", "--video", str(long_clip),
+                         "--duration-ms", "12400", "--out", str(out), "--poll-interval-s", "0.1",
+                         env={**env, "CLIP_PIPELINE_KLING_BASE_URL": simulator.base_url})
+        assert result.returncode == 0, result.stderr
+        tasks = sorted(simulator.core.tasks.values(), key=lambda t: t.created_at)
+    # 10000 ms + 2400 ms pieces, each cut exactly; Kling returns each piece's length in 24 fps frames
+    # plus one: 240 + 1 and round(57.6) + 1 frames
+    assert [t.frames for t in tasks] == [241, 59]
+    assert result.json["pieces"] == 2
+    assert_exact(out, 12400)
