@@ -157,8 +157,12 @@ def _image(url: str | None) -> types.Image | None:
     if path is not None:
         data = path.read_bytes()
     else:
-        response = httpx.get(url, follow_redirects=True, timeout=60)
-        response.raise_for_status()
+        try:
+            response = httpx.get(url, follow_redirects=True, timeout=60)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            shown = url.split("?")[0]
+            raise RetryableProviderError(f"veo: could not fetch the start image {shown}: {type(exc).__name__}") from None
         data = response.content
     mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
     return types.Image(image_bytes=data, mime_type=mime)
