@@ -161,8 +161,9 @@ def _image(url: str | None) -> types.Image | None:
             response = httpx.get(url, follow_redirects=True, timeout=60)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            shown = url.split("?")[0]
-            raise RetryableProviderError(f"veo: could not fetch the start image {shown}: {type(exc).__name__}") from None
+            message = f"veo: could not fetch the start image {url.split('?')[0]}: {type(exc).__name__}"
+            gone = isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500
+            raise (PermanentProviderError if gone else RetryableProviderError)(message) from None
         data = response.content
     mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
     return types.Image(image_bytes=data, mime_type=mime)
