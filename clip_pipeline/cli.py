@@ -6,6 +6,7 @@ that report a result print one JSON object as their last line of stdout.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from clip_pipeline.db import engine as db_engine
 from clip_pipeline.db import migrate as db_migrate
-from clip_pipeline.errors import ClipPipelineError
+from clip_pipeline.errors import ClipPipelineError, ConfigurationError
 from clip_pipeline.settings import get_settings
 
 app = typer.Typer(
@@ -32,6 +33,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Create and inspect the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+simulate_app = typer.Typer(
+    help="Serve a provider's API on loopback (auth, statuses, real videos, injectable faults).",
+    no_args_is_help=True,
+)
+app.add_typer(simulate_app, name="simulate")
 shots_app = typer.Typer(help="Detect the shots of a source asset and split clips at them.", no_args_is_help=True)
 app.add_typer(shots_app, name="shots")
 
@@ -73,6 +79,76 @@ def db_status_command() -> None:
     console.print(f"applied: {', '.join(state.applied) or 'none'}")
     console.print(f"pending: {', '.join(state.pending) or 'none'}")
     print_json({"server": db_engine.describe_server(url), "applied": state.applied, "pending": state.pending})
+
+
+def _simulate(
+    name: str, port: int, host: str, size: str | None, rate_429: float | None, rate_5xx: float | None,
+    fail_rate: float | None, truncate_rate: float | None, latency_s: float | None, task_s: float,
+) -> None:
+    import uvicorn
+
+    from clip_pipeline.simulators.core import Faults
+    from clip_pipeline.simulators.providers import build_simulator
+
+    faults = Faults.from_env(rate_429=rate_429, rate_5xx=rate_5xx, fail_rate=fail_rate,
+                             truncate_rate=truncate_rate, latency_s=latency_s)
+    simulator = build_simulator(name, get_settings(), faults=faults, size=size, min_task_s=task_s)
+    console.print(f"{name} simulator on http://{host}:{port} (faults: {faults})")
+    uvicorn.run(simulator.app, host=host, port=port, log_level="warning")
+
+
+def _simulate_command(name: str):
+    def command(
+        port: int = typer.Option(..., help="Port to listen on."),
+        host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
+        size: str = typer.Option(None, help="WIDTHxHEIGHT of results (default CLIP_PIPELINE_LOCAL_PROVIDER_SIZE)."),
+        rate_429: float = typer.Option(None, help="Share of requests answered 429 (0-1)."),
+        rate_5xx: float = typer.Option(None, help="Share of requests answered 5xx (0-1)."),
+        fail_rate: float = typer.Option(None, help="Share of tasks that end failed (0-1)."),
+        truncate_rate: float = typer.Option(None, help="Share of downloads cut short (0-1)."),
+        latency_s: float = typer.Option(None, help="Seconds added to every API answer."),
+        task_s: float = typer.Option(2.0, help="Minimum seconds a task takes."),
+    ) -> None:
+        _simulate(name, port, host, size, rate_429, rate_5xx, fail_rate, truncate_rate, latency_s, task_s)
+
+    command.__doc__ = f"Serve the {name} API simulator (keys from the {name} settings)."
+    return command
+
+
+for _name in ("kling", "veo", "runway"):
+    simulate_app.command(_name)(_simulate_command(_name))
+
+
+@app.command("generate")
+def generate_command(
+    provider: str = typer.Option(..., help="kling, veo, runway or local."),
+    task_type: str = typer.Option(..., help="background_replace, scene_generate or lip_sync."),
+    duration_ms: int = typer.Option(..., help="Exact duration of the result, in milliseconds."),
+    out: Path = typer.Option(..., help="Where to write the fitted MP4."),
+    video: Path | None = typer.Option(None, help="Input video (background replacement, lip sync)."),
+    audio: Path | None = typer.Option(None, help="Input audio (scene, lip sync); default: the video's sound."),
+    image: Path | None = typer.Option(None, help="Start image (scene generation)."),
+    prompt: str | None = typer.Option(None, help="Prompt for the provider."),
+    model: str | None = typer.Option(None, help="Provider model; default: the provider's model for the task."),
+    poll_interval_s: float = typer.Option(2.0, help="Seconds between status polls."),
+) -> None:
+    """One AI generation end to end: upload inputs, submit, poll, download, fit to --duration-ms exactly."""
+    from rich.progress import Progress
+
+    from clip_pipeline.services.single_generation import generate_once
+
+    if task_type not in ("background_replace", "scene_generate", "lip_sync"):
+        raise ConfigurationError(f"--task-type {task_type}: choose background_replace, scene_generate or lip_sync")
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task(f"{provider} {task_type}", total=100)
+        result = generate_once(
+            get_settings(), provider_name=provider, task_type=task_type, duration_ms=duration_ms, out=out,
+            video=video, audio=audio, image=image, prompt=prompt, model=model, poll_interval_s=poll_interval_s,
+            on_progress=lambda state: progress.update(bar, completed=state.progress,
+                                                      description=f"{provider} {task_type}: {state.status}"),
+        )
+    console.print(f"wrote {result.output_path} ({result.duration_ms} ms; provider gave {result.provider_duration_ms} ms)")
+    print_json(dataclasses.asdict(result))
 
 
 @app.command("serve-files")

@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     callback_base_url: str | None = Field(
         default=None, description="Public base URL of the HTTP API, for provider callbacks."
     )
+    provider_retry_attempts: int = Field(
+        default=4, ge=1, description="Attempts per provider call on 429/5xx/network errors."
+    )
+    provider_retry_max_wait_s: float = Field(
+        default=30.0, gt=0, description="Longest back-off (with jitter) between provider attempts."
+    )
+    local_provider_size: str = Field(
+        default="640x360", pattern=r"^\d+x\d+$", description="WIDTHxHEIGHT of local provider results."
+    )
 
     # --- HTTP API and workers ----------------------------------------------------------------
     api_key: SecretStr | None = Field(default=None, description="Bearer key the HTTP API requires.")

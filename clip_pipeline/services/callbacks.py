@@ -40,7 +40,8 @@ def record_kling_callback(engine: Engine, token: str, envelope: dict[str, Any]) 
         )
         if generation is None:
             raise NotFound("no Kling generation has this callback token")
-        if generation["task_id"] is not None and generation["task_id"] != data["task_id"]:
+        # the Kling adapter's task ids are "<endpoint family>/<Kling task id>"
+        if generation["task_id"] is not None and generation["task_id"].rpartition("/")[2] != data["task_id"]:
             raise Conflict(
                 f"callback is for Kling task '{data['task_id']}' but generation '{generation['id']}'"
                 f" submitted task '{generation['task_id']}'"
