@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     provider_poll_interval_s: float = Field(
         default=10.0, gt=0, description="Least time between two status polls of one provider task."
     )
+    work_lease_s: float = Field(
+        default=1800.0, gt=0,
+        description="How long an export or finalize may run before it counts as abandoned and is redone.",
+    )
+    max_attempts: int = Field(default=3, ge=1, description="Tries of an export or finalize before it fails.")
+    retry_delay_s: float = Field(
+        default=60.0, ge=0, description="How long stalled work waits before the sensor requests it again."
+    )
     callback_base_url: str | None = Field(
         default=None, description="Public base URL of the HTTP API, for provider callbacks."
     )

@@ -9,6 +9,14 @@ ALTER TABLE clip_ai_generations ADD COLUMN seq BIGSERIAL;
 CREATE UNIQUE INDEX idx_clip_ai_generations_seq ON clip_ai_generations(seq);
 CREATE INDEX idx_clip_ai_generations_pending_seq ON clip_ai_generations(seq) WHERE status = 'pending';
 
+-- who holds a lease (the Dagster run id, or 'cli'): a failed run releases only what it held
+ALTER TABLE clip_exports ADD COLUMN lease_owner TEXT;
+ALTER TABLE clip_ai_generations ADD COLUMN lease_owner TEXT;
+
+-- finalize runs claim a generation under a lease (leased_until) and count their attempts
+ALTER TABLE clip_ai_generations ADD COLUMN finalize_attempts INTEGER NOT NULL DEFAULT 0
+    CHECK (finalize_attempts >= 0);
+
 -- the final video's measured duration (ms, container) and its largest error against the clip
 ALTER TABLE clip_ai_generations ADD COLUMN final_duration_ms DOUBLE PRECISION;
 ALTER TABLE clip_ai_generations ADD COLUMN final_error_ms DOUBLE PRECISION;

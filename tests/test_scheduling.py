@@ -89,27 +89,41 @@ def test_abandoned_exports_and_stalled_generations_are_retried(engine):
         connection.execute(sa.text("UPDATE clip_ai_generations SET updated_at = now() - interval '2 minutes'"))
         connection.execute(sa.text("ALTER TABLE clip_exports ENABLE TRIGGER clip_exports_updated_at"))
         connection.execute(sa.text("ALTER TABLE clip_ai_generations ENABLE TRIGGER clip_ai_generations_updated_at"))
-    assert set(scheduling.clips_needing_retry(engine, 100)) == {abandoned, stalled}
+    # untouched for two minutes: stale after one minute, not after five (a passed lease always is)
+    assert set(scheduling.clips_needing_retry(engine, 100, timedelta(minutes=1))) == {abandoned, stalled, fresh}
+    assert set(scheduling.clips_needing_retry(engine, 100, timedelta(minutes=5))) == {abandoned}
 
 
-def test_failed_run_marks_only_its_stage_rows(engine):
+def _states(engine):
+    with engine.connect() as connection:
+        export = connection.execute(sa.text("SELECT status, error_message, leased_until FROM clip_exports")).one()
+        generation = connection.execute(sa.text("SELECT status, error_message, leased_until FROM clip_ai_generations")).one()
+    return tuple(export), tuple(generation)
+
+
+def test_failed_run_releases_its_stage_rows_for_another_try_then_fails_them(engine):
     rows = make_timeline(engine, "https://cdn.example/a.mp4", [(0, 1_000)])
     clip = rows.clip_ids[0]
-    generation = requests.request_generation(engine, clip, provider="local", task_type="lip_sync")
+    requests.request_generation(engine, clip, provider="local", task_type="lip_sync")
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE clip_exports SET status = 'processing'"))
-        connection.execute(sa.text("UPDATE clip_ai_generations SET status = 'merging'"))
-    assert scheduling.mark_failed_run(engine, clip, "export", "run abc failed: killed") == 1
-    with engine.connect() as connection:
-        export_status, message = connection.execute(sa.text("SELECT status, error_message FROM clip_exports")).one()
-        generation_status = connection.execute(sa.text("SELECT status FROM clip_ai_generations")).scalar_one()
-    assert (export_status, message) == ("error", "run abc failed: killed")
-    assert generation_status == "merging"
-    assert scheduling.mark_failed_run(engine, clip, "finalize", "run def failed") == 1
-    with engine.connect() as connection:
-        assert connection.execute(
-            sa.text("SELECT status FROM clip_ai_generations WHERE id = :id"), {"id": generation["id"]}
-        ).scalar_one() == "failed"
+        connection.execute(sa.text("UPDATE clip_exports SET status = 'processing', attempts = 1, leased_until = now() + interval '1 hour', lease_owner = 'run-a'"))
+        connection.execute(sa.text("UPDATE clip_ai_generations SET status = 'merging', finalize_attempts = 1, leased_until = now() + interval '1 hour', lease_owner = 'run-b'"))
+    # another run's failure leaves rows it did not hold alone
+    assert scheduling.mark_failed_run(engine, clip, "export", "run zzz failed", max_attempts=3, run_id="run-z") == 0
+    assert scheduling.mark_failed_run(engine, clip, "export", "run abc failed: killed", max_attempts=3, run_id="run-a") == 1
+    export, generation = _states(engine)
+    assert export == ("pending", "run abc failed: killed", None)
+    assert generation[0] == "merging" and generation[2] is not None  # another stage: untouched
+    assert scheduling.mark_failed_run(engine, clip, "finalize", "run def failed", max_attempts=3, run_id="run-b") == 1
+    assert _states(engine)[1] == ("merging", "run def failed", None)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE clip_exports SET status = 'processing', attempts = 3, lease_owner = 'run-c'"))
+        connection.execute(sa.text("UPDATE clip_ai_generations SET finalize_attempts = 3, lease_owner = 'run-d'"))
+    scheduling.mark_failed_run(engine, clip, "export", "run ghi failed", max_attempts=3, run_id="run-c")
+    scheduling.mark_failed_run(engine, clip, "finalize", "run jkl failed", max_attempts=3, run_id="run-d")
+    export, generation = _states(engine)
+    assert export[:2] == ("error", "run ghi failed")
+    assert generation[:2] == ("failed", "run jkl failed")
 
 
 def test_temp_cleanup_removes_only_stale_entries(tmp_path):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import psutil
 from dagster._core.events import DagsterEventType
 
 from clip_pipeline.db.engine import dagster_url
@@ -21,6 +22,7 @@ from clip_pipeline.defs.clips.sensors import (
     selected_clips_sensor,
 )
 
+WORKER_PID_TAG = "clip_pipeline/worker_pid"
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
@@ -87,6 +89,7 @@ class LocalDaemon:
             instance=self.instance,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
+            tags={WORKER_PID_TAG: str(os.getpid())},
         )
         if not result.success:
             self._report_failure(result)
@@ -96,19 +99,36 @@ class LocalDaemon:
         failure = next(
             (e for e in result.all_events if e.event_type == DagsterEventType.PIPELINE_FAILURE), None
         )
-        if failure is None:
-            return
+        if failure is not None:
+            self._run_failure_sensor(failure, result.dagster_run)
+
+    def _run_failure_sensor(self, failure, run) -> None:
         context = dg.build_run_status_sensor_context(
             sensor_name=clip_run_failure_sensor.name,
             dagster_event=failure,
             dagster_instance=self.instance,
-            dagster_run=result.dagster_run,
-            resources={"database": self.defs.resources["database"]},
+            dagster_run=run,
+            resources={key: self.defs.resources[key] for key in ("database", "app_settings")},
         ).for_run_failure()
         clip_run_failure_sensor(context)
 
+    def reap_dead_runs(self) -> int:
+        """What Dagster's run monitoring does for the daemon: runs still STARTED whose worker process
+        is gone are marked failed, their pool slots freed, and handed to the failure sensor."""
+        reaped = 0
+        for run in self.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+            pid = run.tags.get(WORKER_PID_TAG)
+            if pid is None or psutil.pid_exists(int(pid)):
+                continue
+            failure = self.instance.report_run_failed(run, f"the worker process {pid} of this run died")
+            self.instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            self._run_failure_sensor(failure, self.instance.get_run_by_id(run.run_id))
+            reaped += 1
+        return reaped
+
     def cycle(self) -> tuple[TickReport, TickReport]:
-        """One round: new requests, then provider completions."""
+        """One round: dead runs reaped, then new requests, then provider completions."""
+        self.reap_dead_runs()
         return self.tick(selected_clips_sensor), self.tick(provider_completion_sensor)
 
     def partitions(self) -> list[str]:

@@ -26,7 +26,6 @@ from clip_pipeline.storage import get_store
 from clip_pipeline.storage.keys import export_audio_key, export_key
 from clip_pipeline.storage.uploads import upload_with_fallback
 
-LEASE = timedelta(minutes=30)
 CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "m4a": "audio/mp4", "wav": "audio/wav"}
 
 
@@ -62,12 +61,12 @@ def _outcome(row: RowMapping, reused: bool) -> ExportOutcome:
 
 
 def exports_to_run(engine: Engine, clip_id: str | uuid.UUID) -> list[RowMapping]:
-    """The clip's exports that still need work: pending, failed earlier, or abandoned in processing."""
+    """The clip's exports that still need work: pending, or abandoned in processing (lease passed)."""
     with engine.connect() as connection:
         return list(
             connection.execute(
                 sa.text(
-                    "SELECT * FROM clip_exports WHERE clip_id = :clip_id AND (status IN ('pending', 'error')"
+                    "SELECT * FROM clip_exports WHERE clip_id = :clip_id AND (status = 'pending'"
                     " OR (status = 'processing' AND leased_until < now())) ORDER BY seq"
                 ),
                 {"clip_id": clip_id},
@@ -75,18 +74,26 @@ def exports_to_run(engine: Engine, clip_id: str | uuid.UUID) -> list[RowMapping]
         )
 
 
-def _claim(engine: Engine, export_id: uuid.UUID) -> RowMapping | None:
-    """Move the export to processing under a lease; None if another worker holds it or it is done."""
+def _claim(engine: Engine, export_id: uuid.UUID, settings: Settings, owner: str) -> RowMapping | None:
+    """Move the export to processing under a lease; None if another worker holds it or it is done.
+
+    An export abandoned (lease passed) max_attempts times is given up: status error."""
     with engine.begin() as connection:
         return (
             connection.execute(
                 sa.text(
-                    "UPDATE clip_exports SET status = 'processing', attempts = attempts + 1,"
-                    " leased_until = now() + make_interval(secs => :lease), error_message = NULL"
-                    " WHERE id = :id AND (status IN ('pending', 'error')"
+                    "UPDATE clip_exports SET"
+                    " status = CASE WHEN attempts >= :max THEN 'error' ELSE 'processing' END,"
+                    " error_message = CASE WHEN attempts >= :max THEN 'gave up after ' || attempts"
+                    " || ' attempts: ' || coalesce(error_message, 'the export was interrupted')"
+                    " ELSE error_message END,"
+                    " leased_until = CASE WHEN attempts >= :max THEN NULL"
+                    " ELSE now() + make_interval(secs => :lease) END,"
+                    " attempts = attempts + (attempts < :max)::int, lease_owner = :owner"
+                    " WHERE id = :id AND (status = 'pending'"
                     " OR (status = 'processing' AND leased_until < now())) RETURNING *"
                 ),
-                {"id": export_id, "lease": LEASE.total_seconds()},
+                {"id": export_id, "lease": settings.work_lease_s, "max": settings.max_attempts, "owner": owner},
             )
             .mappings()
             .first()
@@ -104,16 +111,17 @@ def _fail(engine: Engine, export_id: uuid.UUID, message: str) -> None:
         )
 
 
-def run_export(engine: Engine, export_id: uuid.UUID, settings: Settings) -> ExportOutcome:
-    """Do one export end to end; a ready export is returned as is (reused)."""
+def run_export(engine: Engine, export_id: uuid.UUID, settings: Settings, owner: str = "cli") -> ExportOutcome:
+    """Do one export end to end; a ready export is returned as is (reused). OWNER names who holds
+    the lease while it runs (the Dagster run id)."""
     with engine.connect() as connection:
         current = connection.execute(
             sa.text("SELECT * FROM clip_exports WHERE id = :id"), {"id": export_id}
         ).mappings().one()
     if current["status"] == "ready":
         return _outcome(current, reused=True)
-    row = _claim(engine, export_id)
-    if row is None:
+    row = _claim(engine, export_id, settings, owner)
+    if row is None or row["status"] == "error":
         with engine.connect() as connection:
             latest = connection.execute(
                 sa.text("SELECT * FROM clip_exports WHERE id = :id"), {"id": export_id}
@@ -175,7 +183,7 @@ def _export(engine: Engine, row: RowMapping, settings: Settings) -> RowMapping:
                     " height = :height, fps = :fps, has_audio = :has_audio, encoder = :encoder,"
                     " exactness_error_ms = :error_ms, bytes_fetched = :bytes_fetched,"
                     " elapsed_ms = :elapsed_ms, expires_at = now() + make_interval(secs => :ttl),"
-                    " leased_until = NULL, upload_pending = :pending,"
+                    " leased_until = NULL, error_message = NULL, upload_pending = :pending,"
                     " cached_video_path = :cached_video, cached_audio_path = :cached_audio"
                     " WHERE id = :id RETURNING *"
                 ),
@@ -213,3 +221,15 @@ def ready_exports(engine: Engine, clip_id: str | uuid.UUID) -> list[ExportOutcom
             {"clip_id": clip_id},
         ).mappings()
         return [_outcome(row, reused=True) for row in rows]
+
+
+def export_in_progress(engine: Engine, clip_id: str | uuid.UUID) -> bool:
+    """Whether a live run holds one of the clip's exports (processing, lease not passed)."""
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM clip_exports WHERE clip_id = :clip_id"
+                " AND status = 'processing' AND leased_until >= now())"
+            ),
+            {"clip_id": clip_id},
+        ).scalar_one()

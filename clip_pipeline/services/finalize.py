@@ -51,7 +51,8 @@ def generations_to_finalize(engine: Engine, clip_id: str | uuid.UUID) -> list[Ro
                 sa.text(
                     "SELECT g.*, e.audio_storage_path, e.storage_path AS export_storage_path"
                     " FROM clip_ai_generations g JOIN clip_exports e ON e.id = g.clip_export_id"
-                    " WHERE g.source_clip_id = :clip_id AND g.status = 'merging' ORDER BY g.seq"
+                    " WHERE g.source_clip_id = :clip_id AND g.status = 'merging'"
+                    " AND (g.leased_until IS NULL OR g.leased_until < now()) ORDER BY g.seq"
                 ),
                 {"clip_id": clip_id},
             ).mappings()
@@ -61,18 +62,47 @@ def generations_to_finalize(engine: Engine, clip_id: str | uuid.UUID) -> list[Ro
 def _fail(engine: Engine, row: RowMapping, message: str) -> FinalOutcome:
     with engine.begin() as connection:
         connection.execute(
-            sa.text("UPDATE clip_ai_generations SET status = 'failed', error_message = :m WHERE id = :id"),
+            sa.text(
+                "UPDATE clip_ai_generations SET status = 'failed', error_message = :m, leased_until = NULL"
+                " WHERE id = :id"
+            ),
             {"id": row["id"], "m": message[:2000]},
         )
     return FinalOutcome(row["id"], row["source_clip_id"], row["provider"], "failed", row["expected_duration_ms"], error=message)
 
 
-def finalize_generation(engine: Engine, row: RowMapping, provider: Provider, settings: Settings) -> FinalOutcome:
-    """Build, check, upload and register the final video of one generation (status merging)."""
+def _claim(engine: Engine, row: RowMapping, settings: Settings, owner: str) -> RowMapping | None:
+    """Take the generation under a lease (a run that dies lets it go when the lease passes)."""
+    with engine.begin() as connection:
+        claimed = connection.execute(
+            sa.text(
+                "UPDATE clip_ai_generations SET finalize_attempts = finalize_attempts + 1, lease_owner = :owner,"
+                " leased_until = now() + make_interval(secs => :lease) WHERE id = :id"
+                " AND status = 'merging' AND (leased_until IS NULL OR leased_until < now()) RETURNING *"
+            ),
+            {"id": row["id"], "lease": settings.work_lease_s, "owner": owner},
+        ).mappings().first()
+    return {**row, **claimed} if claimed else None
+
+
+def finalize_generation(
+    engine: Engine, row: RowMapping, provider: Provider, settings: Settings, owner: str = "cli"
+) -> FinalOutcome | None:
+    """Build, check, upload and register the final video of one generation (status merging).
+
+    None when another run holds it. A generation interrupted max_attempts times is given up."""
+    if row["finalize_attempts"] >= settings.max_attempts:
+        return _fail(
+            engine, row,
+            f"gave up after {row['finalize_attempts']} attempts: {row['error_message'] or 'finalizing was interrupted'}",
+        )
+    claimed = _claim(engine, row, settings, owner)
+    if claimed is None:
+        return None
     try:
-        return _finalize(engine, row, provider, settings)
+        return _finalize(engine, claimed, provider, settings)
     except ClipPipelineError as exc:
-        return _fail(engine, row, str(exc))
+        return _fail(engine, claimed, str(exc))
 
 
 def _finalize(engine: Engine, row: RowMapping, provider: Provider, settings: Settings) -> FinalOutcome:
@@ -126,7 +156,7 @@ def _finalize(engine: Engine, row: RowMapping, provider: Provider, settings: Set
                 " final_storage_path = :key, final_url = :url, result_asset_id = :asset_id,"
                 " final_duration_ms = :final_ms, final_error_ms = :error_ms, final_check_passed = :passed, completed_at = :now,"
                 " processing_time_ms = :processing_ms, upload_pending = :pending,"
-                " cached_final_path = :cached WHERE id = :id"
+                " cached_final_path = :cached, leased_until = NULL, error_message = NULL WHERE id = :id"
             ),
             {
                 "id": row["id"],

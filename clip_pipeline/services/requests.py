@@ -87,6 +87,7 @@ def ensure_export_request(connection: Connection, clip_id: str | uuid.UUID, spec
             " cache_hits = clip_exports.cache_hits + (clip_exports.status = 'ready')::int,"
             " status = CASE WHEN clip_exports.status = 'ready' THEN 'ready' ELSE 'pending' END,"
             " error_message = NULL,"
+            " attempts = CASE WHEN clip_exports.status = 'ready' THEN clip_exports.attempts ELSE 0 END,"
             " seq = CASE WHEN clip_exports.status = 'ready' THEN clip_exports.seq"
             " ELSE nextval(pg_get_serial_sequence('clip_exports', 'seq')) END"
             " WHERE clip_exports.status IN ('ready', 'expired', 'error')"

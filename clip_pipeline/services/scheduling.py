@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -51,9 +52,19 @@ def new_requests(engine: Engine, cursor: RequestCursor, batch_size: int) -> NewR
             ),
             {"after": cursor.generations, "n": batch_size},
         ).all()
+        busy = set(
+            connection.execute(
+                sa.text(
+                    "SELECT DISTINCT clip_id FROM clip_exports WHERE status = 'processing'"
+                    " AND leased_until >= now() AND clip_id = ANY(:ids)"
+                ),
+                {"ids": [row[1] for row in [*exports, *generations]]},
+            ).scalars()
+        )
+    # a clip whose export a live run holds is left to that run (its submit step follows)
     clip_ids: dict[str, None] = {}
     for _, clip_id, status in [*exports, *generations]:
-        if status == "pending":
+        if status == "pending" and clip_id not in busy:
             clip_ids[str(clip_id)] = None
     return NewRequests(
         clip_ids=list(clip_ids),
@@ -65,48 +76,61 @@ def new_requests(engine: Engine, cursor: RequestCursor, batch_size: int) -> NewR
     )
 
 
-def clips_needing_retry(engine: Engine, limit: int) -> list[str]:
-    """Clips whose work stalled: an export abandoned in processing (lease passed), or a generation
-    still pending a while after its export became ready (e.g. it waited for a provider slot)."""
+def clips_needing_retry(engine: Engine, limit: int, stale_after: timedelta) -> list[str]:
+    """Clips whose work stalled: an export abandoned in processing (lease passed) or left pending
+    (its run failed), or a generation still pending after its export became ready (it waited for
+    a provider slot). `stale_after` is how long a row must have been untouched."""
     with engine.connect() as connection:
         return [
             str(clip_id)
             for clip_id in connection.execute(
                 sa.text(
-                    "SELECT clip_id FROM clip_exports WHERE status = 'processing' AND leased_until < now()"
+                    "SELECT clip_id FROM clip_exports WHERE (status = 'processing' AND leased_until < now())"
+                    " OR (status = 'pending' AND updated_at < now() - make_interval(secs => :stale))"
                     " UNION SELECT g.source_clip_id FROM clip_ai_generations g"
                     " JOIN clip_exports e ON e.id = g.clip_export_id WHERE g.status = 'pending'"
-                    " AND e.status = 'ready' AND g.updated_at < now() - interval '1 minute'"
-                    " AND e.updated_at < now() - interval '1 minute' LIMIT :n"
+                    " AND e.status = 'ready' AND g.updated_at < now() - make_interval(secs => :stale)"
+                    " AND e.updated_at < now() - make_interval(secs => :stale) LIMIT :n"
                 ),
-                {"n": limit},
+                {"n": limit, "stale": stale_after.total_seconds()},
             ).scalars()
         ]
 
 
 def clips_ready_to_finalize(engine: Engine, limit: int) -> dict[str, list[str]]:
-    """Clip id -> ids of its generations the provider finished (status merging)."""
+    """Clip id -> run-key parts ("<generation id>.<attempt>") of its generations the provider
+    finished (status merging) and no live run holds; a retry after a failed run gets a new key."""
     with engine.connect() as connection:
         rows = connection.execute(
             sa.text(
-                "SELECT source_clip_id, id FROM clip_ai_generations WHERE status = 'merging'"
+                "SELECT source_clip_id, id, finalize_attempts FROM clip_ai_generations"
+                " WHERE status = 'merging' AND (leased_until IS NULL OR leased_until < now())"
                 " ORDER BY seq LIMIT :n"
             ),
             {"n": limit},
         ).all()
     ready: dict[str, list[str]] = {}
-    for clip_id, generation_id in rows:
-        ready.setdefault(str(clip_id), []).append(str(generation_id))
+    for clip_id, generation_id, attempts in rows:
+        ready.setdefault(str(clip_id), []).append(f"{generation_id}.{attempts}")
     return ready
 
 
-def mark_failed_run(engine: Engine, clip_id: str | uuid.UUID, stage: str, message: str) -> int:
-    """After a run died: its clip's rows still in flight for that stage get the run's error."""
+def mark_failed_run(
+    engine: Engine, clip_id: str | uuid.UUID, stage: str, message: str, max_attempts: int, run_id: str
+) -> int:
+    """After run RUN_ID failed: the rows of its clip that it held for that stage get the run's error
+    and are released for another try, or fail for good once they used max_attempts. Rows another
+    live run holds are left alone."""
     statement = {
-        "export": "UPDATE clip_exports SET status = 'error', error_message = :m, leased_until = NULL"
-        " WHERE clip_id = :clip_id AND status = 'processing'",
-        "finalize": "UPDATE clip_ai_generations SET status = 'failed', error_message = :m"
-        " WHERE source_clip_id = :clip_id AND status = 'merging'",
+        "export": "UPDATE clip_exports SET error_message = :m, leased_until = NULL,"
+        " status = CASE WHEN attempts >= :max THEN 'error' ELSE 'pending' END"
+        " WHERE clip_id = :clip_id AND status = 'processing' AND lease_owner = :run_id",
+        "finalize": "UPDATE clip_ai_generations SET error_message = :m, leased_until = NULL,"
+        " status = CASE WHEN finalize_attempts >= :max THEN 'failed' ELSE 'merging' END"
+        " WHERE source_clip_id = :clip_id AND status = 'merging' AND lease_owner = :run_id",
     }[stage]
     with engine.begin() as connection:
-        return connection.execute(sa.text(statement), {"clip_id": clip_id, "m": message[:2000]}).rowcount
+        return connection.execute(
+            sa.text(statement),
+            {"clip_id": clip_id, "m": message[:2000], "max": max_attempts, "run_id": run_id},
+        ).rowcount

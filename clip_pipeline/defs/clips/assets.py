@@ -41,13 +41,18 @@ def clip_exports(context: dg.AssetExecutionContext, database: DatabaseResource, 
     outcomes = []
     for row in export_service.exports_to_run(engine, clip_id):
         try:
-            outcomes.append(export_service.run_export(engine, row["id"], settings))
+            outcomes.append(export_service.run_export(engine, row["id"], settings, owner=context.run.run_id))
         except Exception as exc:  # recorded on the row by the service; reported here, others go on
             context.log.error(f"export {row['id']} of clip {clip_id} failed: {exc}")
     ready = export_service.ready_exports(engine, clip_id)
     failed = fail_generations_of_failed_exports(engine, clip_id)
-    if not ready and (outcomes or failed):
-        raise dg.Failure(description=f"no export of clip {clip_id} succeeded", metadata={"failed_generations": len(failed)})
+    if not ready:
+        busy = export_service.export_in_progress(engine, clip_id)
+        reason = "is in progress in another run" if busy else "failed"
+        raise dg.Failure(
+            description=f"the export of clip {clip_id} {reason}",
+            metadata={"failed_generations": len(failed)},
+        )
     latest = ready[-1] if ready else None
     return dg.MaterializeResult(
         metadata={
@@ -107,8 +112,13 @@ def ai_generations(context: dg.AssetExecutionContext, database: DatabaseResource
 def final_assets(context: dg.AssetExecutionContext, database: DatabaseResource, app_settings: SettingsResource):
     engine, settings = database.get_engine(), app_settings.get()
     outcomes = [
-        finalize_service.finalize_generation(engine, row, get_provider(row["provider"], settings), settings)
+        outcome
         for row in finalize_service.generations_to_finalize(engine, context.partition_key)
+        if (
+            outcome := finalize_service.finalize_generation(
+                engine, row, get_provider(row["provider"], settings), settings, owner=context.run.run_id
+            )
+        )
     ]
     applied = [apply_if_requested(engine, outcome) for outcome in outcomes]
     return dg.MaterializeResult(

@@ -4,12 +4,10 @@ are sequential anyway, so per-step processes would only add start-up time."""
 import dagster as dg
 
 from clip_pipeline.defs.clips.assets import ai_generations, clip_exports, final_assets
-from clip_pipeline.defs.clips.partitions import clip_partitions
 
 clip_request_job = dg.define_asset_job(
     "clip_request_job",
     selection=[clip_exports, ai_generations],
-    partitions_def=clip_partitions,
     executor_def=dg.in_process_executor,
     description="Export a selected clip and submit its generation requests.",
 )
@@ -17,7 +15,6 @@ clip_request_job = dg.define_asset_job(
 clip_finalize_job = dg.define_asset_job(
     "clip_finalize_job",
     selection=[final_assets],
-    partitions_def=clip_partitions,
     executor_def=dg.in_process_executor,
     description="Fit finished generations to the clip's exact duration, register and apply them.",
 )

@@ -1,7 +1,8 @@
 """Sensors: new requests -> partitions and runs; provider progress -> finalize runs; failed runs ->
 rows marked failed, so nothing stays in flight forever."""
 
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import timedelta
 
 import dagster as dg
 
@@ -18,10 +19,9 @@ REQUEST_BATCH = 1_000
 POLLS_PER_TICK = {"kling": 20, "veo": 5, "runway": 20, "local": 100}
 
 
-def _retry_bucket() -> str:
-    """Retry run keys change every 5 minutes, so a stalled clip is re-requested at most that often."""
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y%m%d%H") + f"{now.minute // 5:02d}"
+def _retry_bucket(retry_delay_s: float) -> int:
+    """Retry run keys change once per retry delay, so a stalled clip is re-requested at most that often."""
+    return int(time.time() // max(retry_delay_s, 1.0))
 
 
 @dg.sensor(
@@ -30,11 +30,16 @@ def _retry_bucket() -> str:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a partition per newly selected clip and requests its export/submit run.",
 )
-def selected_clips_sensor(context: dg.SensorEvaluationContext, database: DatabaseResource):
-    engine = database.get_engine()
+def selected_clips_sensor(
+    context: dg.SensorEvaluationContext, database: DatabaseResource, app_settings: SettingsResource
+):
+    engine, settings = database.get_engine(), app_settings.get()
     cursor = scheduling.RequestCursor.parse(context.cursor)
     found = scheduling.new_requests(engine, cursor, REQUEST_BATCH)
-    retries = [c for c in scheduling.clips_needing_retry(engine, REQUEST_BATCH) if c not in found.clip_ids]
+    stale_after = timedelta(seconds=settings.retry_delay_s)
+    retries = [
+        c for c in scheduling.clips_needing_retry(engine, REQUEST_BATCH, stale_after) if c not in found.clip_ids
+    ]
     wanted = found.clip_ids + retries
     if not wanted and found.cursor == cursor:
         return dg.SkipReason("no new clip requests")
@@ -42,7 +47,7 @@ def selected_clips_sensor(context: dg.SensorEvaluationContext, database: Databas
     new_keys = [key for key in wanted if key not in existing]
     marker = found.cursor.serialize()
     run_requests = [dg.RunRequest(partition_key=key, run_key=f"request:{key}:{marker}") for key in found.clip_ids]
-    bucket = _retry_bucket()
+    bucket = _retry_bucket(settings.retry_delay_s)
     run_requests += [dg.RunRequest(partition_key=key, run_key=f"retry:{key}:{bucket}") for key in retries]
     return dg.SensorResult(
         run_requests=run_requests,
@@ -84,12 +89,22 @@ def provider_completion_sensor(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks the rows a failed run left in flight as failed, with the run's error.",
 )
-def clip_run_failure_sensor(context: dg.RunFailureSensorContext, database: DatabaseResource):
+def clip_run_failure_sensor(
+    context: dg.RunFailureSensorContext, database: DatabaseResource, app_settings: SettingsResource
+):
     run = context.dagster_run
     clip_id = run.tags.get("dagster/partition")
     if not clip_id:
         return
     stage = "finalize" if run.job_name == clip_finalize_job.name else "export"
-    message = f"run {run.run_id[:8]} failed: {context.failure_event.message or 'no message'}"
-    count = scheduling.mark_failed_run(database.get_engine(), clip_id, stage, message)
+    step_errors = [
+        event.event_specific_data.error.message.strip()
+        for event in context.get_step_failure_events()
+        if event.event_specific_data and event.event_specific_data.error
+    ]
+    reason = step_errors[0] if step_errors else context.failure_event.message or "no message"
+    message = f"run {run.run_id[:8]} failed: {reason}"
+    count = scheduling.mark_failed_run(
+        database.get_engine(), clip_id, stage, message, app_settings.get().max_attempts, run.run_id
+    )
     context.log.info(f"marked {count} {stage} row(s) of clip {clip_id} failed")
