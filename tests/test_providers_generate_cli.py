@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-# generate fits with the media core (branch `media`); until it is merged there is nothing to run
-pytest.importorskip("clip_pipeline.media.fit")
-from clip_pipeline.media.probe import measure_durations  # noqa: E402
-from clip_pipeline.simulators.kling import KlingSimulator  # noqa: E402
-from tests.conftest import run_cli  # noqa: E402
-from tests.support.provider_fixtures import make_audio, make_clip  # noqa: E402
-from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running  # noqa: E402
+from clip_pipeline.media.probe import measure_durations
+from clip_pipeline.simulators.kling import KlingSimulator
+from tests.conftest import run_cli
+from tests.support.provider_fixtures import make_audio, make_clip
+from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running
 
 
 @pytest.fixture
