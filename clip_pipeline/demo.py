@@ -50,7 +50,7 @@ class DemoRow:
     task_type: str
     status: str
     export_ms: int | None
-    final_ms: int | None
+    final_ms: float | None
     error_ms: float | None
     adjustment: str | None
     provider_ms: int | None
@@ -130,7 +130,7 @@ def _rows(engine, pairs: list[tuple[str, str]]) -> list[DemoRow]:
                 task_type=generation["task_type"],
                 status=generation["status"],
                 export_ms=export["duration_ms"],
-                final_ms=entry["duration_ms"] if generation["status"] == "completed" else None,
+                final_ms=generation["final_duration_ms"],
                 error_ms=generation["final_error_ms"],
                 adjustment=generation["adjustment"],
                 provider_ms=generation["provider_duration_ms"],
@@ -151,13 +151,14 @@ def _print_summary(console: Console, rows: list[DemoRow]) -> None:
             row.clip_id[:8],
             f"{row.provider} / {row.task_type}",
             str(row.export_ms or "-"),
-            str(row.final_ms or row.status),
+            f"{row.final_ms:.3f}" if row.final_ms is not None else row.status,
             f"{row.error_ms:.3f}" if row.error_ms is not None else "-",
             row.adjustment or "-",
             "yes" if row.applied else "no",
             row.url or (row.error or "-"),
         )
-    console.print(table)
+    # wide enough that the URLs stay whole (they are what the user copies)
+    Console(width=max(console.width, 220)).print(table)
 
 
 def run_demo(console: Console, *, timeout_s: float = 900.0, summary_path: Path = Path("demo-summary.json")) -> list[DemoRow]:

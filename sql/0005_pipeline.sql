@@ -9,6 +9,8 @@ ALTER TABLE clip_ai_generations ADD COLUMN seq BIGSERIAL;
 CREATE UNIQUE INDEX idx_clip_ai_generations_seq ON clip_ai_generations(seq);
 CREATE INDEX idx_clip_ai_generations_pending_seq ON clip_ai_generations(seq) WHERE status = 'pending';
 
+-- the final video's measured duration (ms, container) and its largest error against the clip
+ALTER TABLE clip_ai_generations ADD COLUMN final_duration_ms DOUBLE PRECISION;
 ALTER TABLE clip_ai_generations ADD COLUMN final_error_ms DOUBLE PRECISION;
 
 -- Deleting a clip that plays an applied result un-applies the generation (instead of the foreign

@@ -43,8 +43,9 @@ class TickReport:
 
 
 class LocalDaemon:
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str = "WARNING") -> None:
         self.defs = defs
+        self.log_level = log_level
         self.instance = instance
         self.cursors: dict[str, str | None] = {}
         self.run_keys: set[str] = set()
@@ -53,7 +54,7 @@ class LocalDaemon:
         context = dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(sensor.name),
-            definitions=self.defs,
+            resources=self.defs.resources,
             sensor_name=sensor.name,
         )
         return sensor(context), context
@@ -70,7 +71,7 @@ class LocalDaemon:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
             report.partitions_added += len(request.partition_keys)
         self.cursors[sensor.name] = result.cursor if result.cursor is not None else context.cursor
-        job = self.defs.get_job_def(sensor.job_name)
+        job = self.defs.resolve_job_def(sensor.job_name)
         for request in result.run_requests or []:
             if request.run_key in self.run_keys:  # the daemon skips run keys it already launched
                 continue
@@ -81,7 +82,12 @@ class LocalDaemon:
         return report
 
     def execute(self, job: dg.JobDefinition, partition_key: str) -> bool:
-        result = job.execute_in_process(partition_key=partition_key, instance=self.instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=partition_key,
+            instance=self.instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
+        )
         if not result.success:
             self._report_failure(result)
         return result.success

@@ -34,7 +34,7 @@ class FinalOutcome:
     provider: str
     status: str
     expected_ms: int
-    final_ms: int | None = None
+    final_ms: float | None = None
     provider_ms: int | None = None
     error_ms: float | None = None
     adjustment: str | None = None
@@ -105,7 +105,7 @@ def _finalize(engine: Engine, row: RowMapping, provider: Provider, settings: Set
             connection,
             storage_path=f"{settings.results_bucket}/{key}" if stored.uploaded else str(stored.cache_path),
             name=f"AI {row['task_type']} of clip {row['source_clip_id']}",
-            duration_ms=expected_ms,
+            duration_ms=round(report.container_ms),
             has_audio=report.has_audio,
             file_size=file_size,
             metadata={
@@ -124,7 +124,7 @@ def _finalize(engine: Engine, row: RowMapping, provider: Provider, settings: Set
                 "UPDATE clip_ai_generations SET status = 'completed', progress = 100,"
                 " actual_duration_ms = :actual, duration_adjusted = :adjusted, adjustment = :adjustment,"
                 " final_storage_path = :key, final_url = :url, result_asset_id = :asset_id,"
-                " final_error_ms = :error_ms, final_check_passed = :passed, completed_at = :now,"
+                " final_duration_ms = :final_ms, final_error_ms = :error_ms, final_check_passed = :passed, completed_at = :now,"
                 " processing_time_ms = :processing_ms, upload_pending = :pending,"
                 " cached_final_path = :cached WHERE id = :id"
             ),
@@ -136,6 +136,7 @@ def _finalize(engine: Engine, row: RowMapping, provider: Provider, settings: Set
                 "key": key,
                 "url": url,
                 "asset_id": asset_id,
+                "final_ms": report.container_ms,
                 "error_ms": error_ms,
                 "passed": check_passed,
                 "now": now,
@@ -150,7 +151,7 @@ def _finalize(engine: Engine, row: RowMapping, provider: Provider, settings: Set
         provider=row["provider"],
         status="completed",
         expected_ms=expected_ms,
-        final_ms=fitted.duration_ms,
+        final_ms=report.container_ms,
         provider_ms=row["provider_duration_ms"],
         error_ms=error_ms,
         adjustment=fitted.adjustment,

@@ -36,7 +36,7 @@ def clip_statuses(engine: Engine, clip_id: str | None = None, limit: int = 200) 
         generations = connection.execute(
             sa.text(
                 "SELECT id, source_clip_id, provider, model, task_type, status, progress, task_id,"
-                " expected_duration_ms, provider_duration_ms, adjustment, final_error_ms, final_url,"
+                " expected_duration_ms, provider_duration_ms, adjustment, final_duration_ms, final_error_ms, final_url,"
                 " applied, error_message FROM clip_ai_generations WHERE source_clip_id = ANY(:ids)"
                 " ORDER BY seq"
             ),

@@ -1,4 +1,5 @@
-"""Backend-neutral object keys (the same key works on local disk, Supabase and S3)."""
+"""Backend-neutral object keys (the same key works on local disk, Supabase and S3). The bucket says
+what they are: clip-exports/{clip_id}_{fingerprint}.mp4 and ai-results/{generation_id}.mp4."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from uuid import UUID
 
 
 def export_key(clip_id: UUID | str, fingerprint: str, ext: str = "mp4") -> str:
-    return f"exports/{clip_id}_{fingerprint}.{ext}"
+    return f"{clip_id}_{fingerprint}.{ext}"
 
 
 def export_audio_key(clip_id: UUID | str, fingerprint: str) -> str:
@@ -14,4 +15,4 @@ def export_audio_key(clip_id: UUID | str, fingerprint: str) -> str:
 
 
 def result_key(generation_id: UUID | str) -> str:
-    return f"ai-results/{generation_id}.mp4"
+    return f"{generation_id}.mp4"
