@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-# generate fits with the media core (branch `media`); until it is merged there is nothing to run
-pytest.importorskip("clip_pipeline.media.fit")
-from clip_pipeline.media.probe import measure_durations  # noqa: E402
-from clip_pipeline.simulators.kling import KlingSimulator  # noqa: E402
-from tests.conftest import run_cli  # noqa: E402
-from tests.support.provider_fixtures import make_audio, make_clip  # noqa: E402
-from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running  # noqa: E402
+from clip_pipeline.media.probe import measure_durations
+from clip_pipeline.simulators.kling import KlingSimulator
+from tests.conftest import run_cli
+from tests.support.provider_fixtures import make_audio, make_clip
+from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running
 
 
 @pytest.fixture
@@ -44,15 +42,20 @@ def test_local_lip_sync_is_fitted_exactly(env, clip, tmp_path):
     assert_exact(out, 2345)
 
 
-def test_kling_fetches_inputs_from_the_commands_own_signed_urls(env, clip, tmp_path):
+def generate_with_kling(env, tmp_path, *args: str):
+    """Run `generate --provider kling ARGS` against a Kling simulator; (result, tasks in creation order)."""
     simulator = KlingSimulator(provider_settings(tmp_path), tmp_path / "kling-sim", size=TEST_SIZE, min_task_s=0.1)
     with running(simulator):
-        out = tmp_path / "kling.mp4"
-        result = run_cli("generate", "--provider", "kling", "--task-type", "lip_sync", "--video", str(clip),
-                         "--duration-ms", "2345", "--out", str(out), "--poll-interval-s", "0.1",
+        result = run_cli("generate", "--provider", "kling", *args, "--poll-interval-s", "0.1",
                          env={**env, "CLIP_PIPELINE_KLING_BASE_URL": simulator.base_url})
         assert result.returncode == 0, result.stderr
-        (task,) = simulator.core.tasks.values()
+        return result, sorted(simulator.core.tasks.values(), key=lambda t: t.created_at)
+
+
+def test_kling_fetches_inputs_from_the_commands_own_signed_urls(env, clip, tmp_path):
+    out = tmp_path / "kling.mp4"
+    result, (task,) = generate_with_kling(env, tmp_path, "--task-type", "lip_sync", "--video", str(clip),
+                                          "--duration-ms", "2345", "--out", str(out))
     assert "&signature=" in task.body["input"]["video_url"]  # a signed URL the provider fetched
     assert result.json["provider_duration_ms"] == 2400 and result.json["task_id"].startswith("lip-sync/")
     assert_exact(out, 2345)
@@ -68,14 +71,9 @@ def test_unsupported_task_is_one_line_error(env, clip, tmp_path):
 
 def test_long_scene_is_generated_in_pieces_with_continuity_and_joined_exactly(env, tmp_path):
     audio = make_audio(tmp_path / "voice.m4a", 12.5)
-    simulator = KlingSimulator(provider_settings(tmp_path), tmp_path / "kling-sim", size=TEST_SIZE, min_task_s=0.1)
-    with running(simulator):
-        out = tmp_path / "scene.mp4"
-        result = run_cli("generate", "--provider", "kling", "--task-type", "scene_generate", "--audio", str(audio),
-                         "--prompt", "northern lights", "--duration-ms", "12345", "--out", str(out),
-                         "--poll-interval-s", "0.1", env={**env, "CLIP_PIPELINE_KLING_BASE_URL": simulator.base_url})
-        assert result.returncode == 0, result.stderr
-        tasks = sorted(simulator.core.tasks.values(), key=lambda t: t.created_at)
+    out = tmp_path / "scene.mp4"
+    result, tasks = generate_with_kling(env, tmp_path, "--task-type", "scene_generate", "--audio", str(audio),
+                                        "--prompt", "northern lights", "--duration-ms", "12345", "--out", str(out))
     assert [t.kind for t in tasks] == ["text2video", "image2video"]  # piece 2 starts from piece 1's last frame
     assert [t.body["duration"] for t in tasks] == ["10", "5"]  # 10000 ms + 2345 ms
     assert result.json["pieces"] == 2 and result.json["provider_duration_ms"] == 10100 + 5100
@@ -84,14 +82,9 @@ def test_long_scene_is_generated_in_pieces_with_continuity_and_joined_exactly(en
 
 def test_long_lip_sync_cuts_each_piece_exactly(env, tmp_path):
     long_clip = make_clip(tmp_path / "long.mp4", 12.4)
-    simulator = KlingSimulator(provider_settings(tmp_path), tmp_path / "kling-sim", size=TEST_SIZE, min_task_s=0.1)
-    with running(simulator):
-        out = tmp_path / "lip.mp4"
-        result = run_cli("generate", "--provider", "kling", "--task-type", "lip_sync", "--video", str(long_clip),
-                         "--duration-ms", "12400", "--out", str(out), "--poll-interval-s", "0.1",
-                         env={**env, "CLIP_PIPELINE_KLING_BASE_URL": simulator.base_url})
-        assert result.returncode == 0, result.stderr
-        tasks = sorted(simulator.core.tasks.values(), key=lambda t: t.created_at)
+    out = tmp_path / "lip.mp4"
+    result, tasks = generate_with_kling(env, tmp_path, "--task-type", "lip_sync", "--video", str(long_clip),
+                                        "--duration-ms", "12400", "--out", str(out))
     # 10000 ms + 2400 ms pieces, each cut exactly; Kling returns each piece's length in 24 fps frames
     # plus one: 240 + 1 and round(57.6) + 1 frames
     assert [t.frames for t in tasks] == [241, 59]

@@ -17,9 +17,8 @@ from clip_pipeline.providers.base import (
     RetryableProviderError,
 )
 from clip_pipeline.providers.kling import KlingProvider, state_from_callback
-from clip_pipeline.providers.local_render import probe
 from clip_pipeline.simulators.kling import KlingSimulator
-from tests.support.provider_fixtures import make_clip, wait_finished, wait_for
+from tests.support.provider_fixtures import facts, make_clip, wait_finished, wait_for
 from tests.support.provider_sims import SECRETS, TEST_SIZE, CallbackReceiver, provider_settings, running
 
 
@@ -59,8 +58,8 @@ def test_text_to_video_five_seconds_is_about_5_04(kling, sim, tmp_path):
     state = wait_finished(kling, task_id)
     assert state.status == "succeeded" and state.progress == 100, state.error
     assert state.duration_ms == 5100 and state.credits == 1  # reported "5.1"
-    facts = probe(kling.download(state.output_urls[0], tmp_path / "out.mp4"))
-    assert (facts.duration_ms, facts.fps, facts.width, facts.has_audio) == (5042, 24.0, 256, False)  # 121 frames
+    info = facts(kling.download(state.output_urls[0], tmp_path / "out.mp4"))
+    assert (info.duration_ms, info.fps, info.width, info.has_audio) == (5042, 24.0, 256, False)  # 121 frames
 
 
 def test_lip_sync_follows_the_input_video_and_calls_back(sim, served, tmp_path):
@@ -80,8 +79,8 @@ def test_lip_sync_follows_the_input_video_and_calls_back(sim, served, tmp_path):
         assert receiver.paths[-1] == "/api/providers/kling/callback/token-1"
         assert final["data"]["task_info"]["external_task_id"] == "gen-lip"
         assert state_from_callback(final, task_id) == state
-        facts = probe(kling.download(state.output_urls[0], tmp_path / "lip.mp4"))
-        assert 2300 <= facts.duration_ms <= 2400 and facts.has_audio
+        info = facts(kling.download(state.output_urls[0], tmp_path / "lip.mp4"))
+        assert 2300 <= info.duration_ms <= 2400 and info.has_audio
     finally:
         receiver.stop()
 
@@ -93,8 +92,8 @@ def test_background_replace_uses_omni_video_edit(kling, sim, served, tmp_path):
     assert task_id.startswith("omni-video/")
     assert sim.core.tasks[task_id.split("/")[1]].body["video_list"][0]["refer_type"] == "base"
     state = wait_finished(kling, task_id)
-    facts = probe(kling.download(state.output_urls[0], tmp_path / "bg.mp4"))
-    assert 3500 <= facts.duration_ms <= 3600 and facts.has_audio  # keep_original_sound
+    info = facts(kling.download(state.output_urls[0], tmp_path / "bg.mp4"))
+    assert 3500 <= info.duration_ms <= 3600 and info.has_audio  # keep_original_sound
 
 
 def test_lost_create_answer_does_not_create_a_second_task(kling, sim):

@@ -8,9 +8,8 @@ import pytest
 
 from clip_pipeline.providers import get_provider
 from clip_pipeline.providers.base import GenerationInput, PermanentProviderError
-from clip_pipeline.providers.local_render import probe
 from clip_pipeline.settings import Settings
-from tests.support.provider_fixtures import make_clip, make_image, wait_finished, wait_for
+from tests.support.provider_fixtures import facts, make_clip, make_image, wait_finished, wait_for
 
 
 @pytest.fixture
@@ -45,9 +44,9 @@ def test_three_task_types_come_back_longer_than_the_clip(local, clip, tmp_path, 
     state = wait_finished(local, task_id)
     assert state.status == "succeeded", state.error
     out = local.download(state.output_urls[0], tmp_path / "result.mp4")
-    facts = probe(out)
-    assert facts.duration_ms == 3000 > 2300  # whole-second option covering the clip
-    assert (facts.fps, facts.width, facts.height, facts.has_audio) == (24.0, 256, 144, True)
+    info = facts(out)
+    assert info.duration_ms == 3000 > 2300  # whole-second option covering the clip
+    assert (info.fps, info.width, info.height, info.has_audio) == (24.0, 256, 144, True)
     assert state.duration_ms == 3000 and state.credits == 3
     if task_type == "lip_sync":
         darkness = mouth_darkness(out, (95, 125, 98, 158))

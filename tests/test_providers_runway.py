@@ -15,10 +15,9 @@ from clip_pipeline.providers.base import (
     ProviderAuthError,
     RetryableProviderError,
 )
-from clip_pipeline.providers.local_render import probe
 from clip_pipeline.providers.runway import RunwayProvider
 from clip_pipeline.simulators.runway import RunwaySimulator
-from tests.support.provider_fixtures import make_audio, make_clip, make_image, wait_finished, wait_for
+from tests.support.provider_fixtures import facts, make_audio, make_clip, make_image, wait_finished, wait_for
 from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running
 
 
@@ -46,8 +45,8 @@ def test_official_client_create_poll_download(sim, tmp_path):
     task = wait_for(lambda: (t := client.tasks.retrieve(created.id)).status == "SUCCEEDED" and t, what="runway task")
     assert task.cost.credits > 0
     (tmp_path / "out.mp4").write_bytes(httpx.get(task.output[0]).content)
-    facts = probe(tmp_path / "out.mp4")
-    assert (facts.duration_ms, facts.fps, facts.has_audio) == (3000, 24.0, False)
+    info = facts(tmp_path / "out.mp4")
+    assert (info.duration_ms, info.fps, info.has_audio) == (3000, 24.0, False)
 
 
 def test_official_client_sees_errors_as_documented(sim):
@@ -91,8 +90,8 @@ def test_three_task_types(runway, sim, file_server, tmp_path):
     for task_id, expected_ms, has_audio in ((bg, 2300, False), (lip, 2500, True), (i2v, 4000, False)):
         state = wait_finished(runway, task_id)
         assert state.status == "succeeded", state.error
-        facts = probe(runway.download(state.output_urls[0], tmp_path / f"{task_id}.mp4"))
-        assert abs(facts.duration_ms - expected_ms) <= 42 and facts.has_audio == has_audio
+        info = facts(runway.download(state.output_urls[0], tmp_path / f"{task_id}.mp4"))
+        assert abs(info.duration_ms - expected_ms) <= 42 and info.has_audio == has_audio
 
 
 def test_rate_limit_retried_then_retryable(runway, sim):
@@ -121,7 +120,7 @@ def test_truncated_download_retried(runway, sim, tmp_path):
     state = wait_finished(runway, runway.submit(scene()))
     sim.core.faults.next_truncate = 2
     out = runway.download(state.output_urls[0], tmp_path / "x.mp4")
-    assert probe(out).duration_ms == 3000
+    assert facts(out).duration_ms == 3000
 
 
 def test_wrong_key_is_auth_error_without_the_key(sim, tmp_path, caplog):

@@ -16,10 +16,9 @@ from clip_pipeline.providers.base import (
     ProviderAuthError,
     RetryableProviderError,
 )
-from clip_pipeline.providers.local_render import probe
 from clip_pipeline.providers.veo import VeoProvider
 from clip_pipeline.simulators.veo import VeoSimulator
-from tests.support.provider_fixtures import make_image, wait_finished, wait_for
+from tests.support.provider_fixtures import facts, make_image, wait_finished, wait_for
 from tests.support.provider_sims import SECRETS, TEST_SIZE, provider_settings, running
 
 
@@ -52,8 +51,8 @@ def test_official_client_create_poll_download(sim, tmp_path):
     operation = wait_for(lambda: (op := client.operations.get(operation)).done and op, what="veo operation")
     video = operation.response.generated_videos[0].video
     video.save(str(tmp_path / "veo.mp4"))
-    facts = probe(tmp_path / "veo.mp4")
-    assert (facts.duration_ms, facts.fps, facts.has_audio) == (8000, 24.0, True)  # 8 s at 24 fps with sound
+    info = facts(tmp_path / "veo.mp4")
+    assert (info.duration_ms, info.fps, info.has_audio) == (8000, 24.0, True)  # 8 s at 24 fps with sound
 
 
 def test_official_client_sees_wrong_key_and_bad_duration(sim):
@@ -74,8 +73,8 @@ def test_adapter_happy_path_with_image(veo, sim, tmp_path):
     assert sim.core.tasks[task_id].body["durationSeconds"] == 8  # shortest option covering 7.4 s
     state = wait_finished(veo, task_id)
     assert state.status == "succeeded" and state.progress == 100
-    facts = probe(veo.download(state.output_urls[0], tmp_path / "out.mp4"))
-    assert (facts.duration_ms, facts.width, facts.has_audio) == (8000, 256, True)
+    info = facts(veo.download(state.output_urls[0], tmp_path / "out.mp4"))
+    assert (info.duration_ms, info.width, info.has_audio) == (8000, 256, True)
     assert veo.find_task("gen-1") is None  # no external id: the caller's intent record reconciles
 
 

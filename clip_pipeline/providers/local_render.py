@@ -24,6 +24,7 @@ import av
 import numpy as np
 
 from clip_pipeline.media.ffmpeg import run_ffmpeg
+from clip_pipeline.media.probe import probe
 
 RENDER_TIMEOUT_S = 300.0
 CAPTION_MAX_CHARS = 48
@@ -45,29 +46,6 @@ class RenderSpec:
     def for_seconds(cls, seconds: float, *, size: str, fps: int, extra_frames: int = 0, with_audio: bool = True):
         width, height = (int(part) for part in size.split("x"))
         return cls(width, height, fps, round(seconds * fps) + extra_frames, with_audio)
-
-
-@dataclass(frozen=True)
-class MediaFacts:
-    duration_ms: int
-    fps: float | None
-    width: int | None
-    height: int | None
-    has_audio: bool
-
-
-def probe(path: Path) -> MediaFacts:
-    """Duration (container), frame rate, size and whether PATH has sound, read with PyAV."""
-    with av.open(str(path)) as container:
-        video = next(iter(container.streams.video), None)
-        duration_ms = round(container.duration / 1000) if container.duration else 0
-        return MediaFacts(
-            duration_ms=duration_ms,
-            fps=float(video.average_rate) if video is not None and video.average_rate else None,
-            width=video.codec_context.width if video is not None else None,
-            height=video.codec_context.height if video is not None else None,
-            has_audio=bool(container.streams.audio),
-        )
 
 
 @lru_cache(maxsize=1)
@@ -141,7 +119,7 @@ def render_background_replace(
     video: Path, out: Path, spec: RenderSpec, *, prompt: str | None, audio: Path | None = None
 ) -> Path:
     """Keep the centre of VIDEO (soft elliptical key), put it over a generated background."""
-    sound = video if probe(video).has_audio else audio
+    sound = video if probe(str(video)).audio is not None else audio
     w, h = spec.width, spec.height
     foreground = (
         f"[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},fps={spec.fps},"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from clip_pipeline.providers.base import TaskState, download_to
 from clip_pipeline.providers.local import write_json_atomic
-from clip_pipeline.providers.local_render import RenderSpec, probe, render_task
+from clip_pipeline.media.probe import probe
+from clip_pipeline.providers.local_render import RenderSpec, render_task
 
 
 def run(task_dir: Path) -> None:
@@ -35,7 +36,7 @@ def run(task_dir: Path) -> None:
         spec = RenderSpec.for_seconds(request["duration_s"], size=request["size"], fps=request["fps"])
         out = render_task(request["task_type"], task_dir / "output.mp4", spec, prompt=request.get("prompt"), **inputs)
         report(status="succeeded", progress=100, output_urls=[str(out)],
-               duration_ms=probe(out).duration_ms, credits=request["duration_s"])
+               duration_ms=round(probe(str(out)).duration_ms), credits=request["duration_s"])
     except Exception as exc:  # the worker's only job is to record what went wrong
         report(status="failed", progress=100, error=f"local generation failed: {exc}")
 

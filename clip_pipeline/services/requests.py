@@ -27,11 +27,13 @@ DEFAULT_MODELS: dict[tuple[str, str], str] = {
     ("kling", "background_replace"): "kling-video-o1",
     ("kling", "scene_generate"): "kling-v2-1-master",
     ("kling", "lip_sync"): "kling-lip-sync",
-    ("veo", "background_replace"): "veo-3.0-generate-001",
+    # Veo has no video edit and no lip sync (see clip_pipeline/providers/veo.py)
     ("veo", "scene_generate"): "veo-3.0-generate-001",
-    ("runway", "background_replace"): "gen4_aleph",
-    ("runway", "scene_generate"): "gen4_turbo",
-    ("runway", "lip_sync"): "act_two",
+    # aleph2 edits up to 30 s (gen4_aleph only the first 5 s); gen4.5 needs no start image;
+    # gwm1_avatars speaks given audio (act_two copies a performance video, not audio)
+    ("runway", "background_replace"): "aleph2",
+    ("runway", "scene_generate"): "gen4.5",
+    ("runway", "lip_sync"): "gwm1_avatars",
     ("local", "background_replace"): "local-v1",
     ("local", "scene_generate"): "local-v1",
     ("local", "lip_sync"): "local-v1",

@@ -21,7 +21,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from clip_pipeline.providers.local_render import RenderSpec, probe, render_task
+from clip_pipeline.media.probe import probe
+from clip_pipeline.providers.local_render import RenderSpec, render_task
 
 FAULT_ENV_PREFIX = "CLIP_PIPELINE_SIM_"
 
@@ -202,7 +203,7 @@ def fetch_input(source: str | bytes, stem: Path) -> Path:
 
 
 def input_seconds(path: Path) -> float:
-    return probe(path).duration_ms / 1000
+    return probe(str(path)).duration_ms / 1000
 
 
 class RunningServer:

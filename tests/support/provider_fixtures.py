@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from clip_pipeline.media.ffmpeg import run_ffmpeg
+from clip_pipeline.media.probe import probe
 
 
 def make_clip(path: Path, seconds: float, *, size: str = "256x144", fps: int = 30) -> Path:
@@ -49,3 +51,20 @@ def wait_for(condition, *, timeout_s: float = 60.0, interval_s: float = 0.05, wh
 def wait_finished(provider, task_id: str, timeout_s: float = 90.0):
     return wait_for(lambda: (state := provider.get(task_id)).finished and state, timeout_s=timeout_s,
                     interval_s=0.1, what=f"{provider.name} task {task_id}")
+
+
+@dataclass(frozen=True)
+class Facts:
+    duration_ms: int
+    fps: float | None
+    width: int | None
+    height: int | None
+    has_audio: bool
+
+
+def facts(path: Path) -> Facts:
+    """The few facts the provider tests compare, from the media core's probe."""
+    result = probe(str(path))
+    video = result.video
+    return Facts(round(result.duration_ms), video.fps if video else None, video.width if video else None,
+                 video.height if video else None, result.audio is not None)
