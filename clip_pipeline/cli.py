@@ -287,6 +287,18 @@ def ui_command(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -
             files.stop()
 
 
+@app.command("worker")
+def worker_command(
+    name: str = typer.Option(None, help="Worker name (NAME@host); default: clip-<pid>."),
+    concurrency: int = typer.Option(os.cpu_count() or 1, help="Steps this worker runs at once."),
+    loglevel: str = typer.Option("INFO", help="Celery log level."),
+) -> None:
+    """Run a dagster-celery worker: executes clip job steps sent over CLIP_PIPELINE_CELERY_BROKER_URL."""
+    from clip_pipeline.defs.celery_worker import start_worker
+
+    start_worker(get_settings(), name or f"clip-{os.getpid()}", concurrency, loglevel)
+
+
 @app.command("demo")
 def demo_command(
     timeout: float = typer.Option(900.0, help="Give up after this many seconds."),

@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     celery_broker_url: str = Field(
         default="pyamqp://guest:guest@127.0.0.1:5672//", description="Celery broker URL."
     )
+    executor: Literal["in_process", "celery"] = Field(
+        default="in_process",
+        description="How the clip jobs run their steps: in the run's process, or on Celery workers.",
+    )
+    celery_backend_url: str = Field(
+        default="rpc://",
+        description="Celery result backend; rpc:// sends step results back over the broker to the run.",
+    )
+    local_provider_root: Path | None = Field(
+        default=None,
+        description="Where the local provider keeps its tasks; unset = HOME/local-provider. Share it "
+        "between workers on one machine (it stands in for a remote provider).",
+    )
 
     @field_validator("home", mode="after")
     @classmethod

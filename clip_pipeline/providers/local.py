@@ -62,7 +62,7 @@ class LocalProvider:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.capabilities = local_capabilities()
-        self.root = settings.home / "local-provider"
+        self.root = settings.local_provider_root or settings.home / "local-provider"
         self._by_generation = self.root / "by-generation"
 
     def submit(self, inp: GenerationInput) -> str:

@@ -1,6 +1,8 @@
 """The three clip-partitioned assets. Each one hands its partition (a clip id) to a service and turns
 the outcomes into metadata and asset-check results; the work itself lives in clip_pipeline.services."""
 
+import os
+import socket
 from dataclasses import asdict
 
 import dagster as dg
@@ -20,6 +22,11 @@ from clip_pipeline.services import generations as generation_service
 from clip_pipeline.services.pipeline import apply_if_requested, fail_generations_of_failed_exports
 
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.FULL)
+
+
+def _worker() -> str:
+    """Which host and process ran the step (steps of one run may run on different Celery workers)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _table(rows: list[dict]) -> dg.MetadataValue:
@@ -56,6 +63,7 @@ def clip_exports(context: dg.AssetExecutionContext, database: DatabaseResource, 
     latest = ready[-1] if ready else None
     return dg.MaterializeResult(
         metadata={
+            "worker": _worker(),
             "exports": _table([asdict(o) for o in outcomes]),
             "url": dg.MetadataValue.url(latest.url) if latest and latest.url else None,
             "duration_ms": latest.duration_ms if latest else None,
@@ -89,6 +97,7 @@ def ai_generations(context: dg.AssetExecutionContext, database: DatabaseResource
     )
     return dg.MaterializeResult(
         metadata={
+            "worker": _worker(),
             "submitted": sum(1 for o in outcomes if o.status == "processing"),
             "waiting": sum(1 for o in outcomes if o.status == "pending"),
             "failed": sum(1 for o in outcomes if o.status == "failed"),
@@ -123,6 +132,7 @@ def final_assets(context: dg.AssetExecutionContext, database: DatabaseResource, 
     applied = [apply_if_requested(engine, outcome) for outcome in outcomes]
     return dg.MaterializeResult(
         metadata={
+            "worker": _worker(),
             "finals": _table([asdict(o) for o in outcomes]),
             "completed": sum(1 for o in outcomes if o.status == "completed"),
             "failed": sum(1 for o in outcomes if o.status == "failed"),
