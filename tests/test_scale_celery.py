@@ -117,8 +117,14 @@ def test_backfill_spreads_over_two_workers_and_survives_losing_one(cluster, clip
     cluster.wait_ready(settings)
     try:
         run_backfill(daemon, engine, generations, deadline_s=400)
+        _check_backfill(cluster, daemon, engine, generations, tmp_path)
+        _lose_a_worker_mid_step(cluster, daemon, engine, settings, file_server, tmp_path)
     finally:
         daemon.close()
+
+
+def _check_backfill(cluster, daemon, engine, generations, tmp_path) -> None:
+    instance = daemon.instance
     assert generation_statuses(engine, generations) == {"completed": CLIPS}
 
     partitions = set(daemon.partitions())
@@ -129,7 +135,7 @@ def test_backfill_spreads_over_two_workers_and_survives_losing_one(cluster, clip
         records = instance.event_log_storage.get_asset_check_execution_history(
             dg.AssetCheckKey(dg.AssetKey(asset), check), limit=1_000
         )
-        assert {r.partition for r in records} == partitions, asset
+        assert {instance.get_run_by_id(r.run_id).tags["dagster/partition"] for r in records} == partitions, asset
         assert all(r.status.value == "SUCCEEDED" for r in records), asset
     # every step ran on a worker (not in this process), and both workers took part
     steps = Counter(
@@ -144,3 +150,42 @@ def test_backfill_spreads_over_two_workers_and_survives_losing_one(cluster, clip
         assert not list(tmp_path.rglob(f"storage/{asset}")), asset
     for worker in cluster.workers.values():
         assert not any((worker.home / "tmp").iterdir()), worker.name
+
+
+def _celery_workers_by_step(instance: dg.DagsterInstance) -> dict[tuple[str, str], set[str]]:
+    """(run id, step) -> the Celery workers that received it (dagster-celery logs one engine event
+    per delivery)."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+            event = entry.dagster_event
+            data = event.engine_event_data if event else None
+            if data and "Celery worker" in data.metadata:
+                seen.setdefault((run.run_id, event.step_key), set()).add(str(data.metadata["Celery worker"].value))
+    return seen
+
+
+def _lose_a_worker_mid_step(cluster, daemon, engine, settings, file_server, tmp_path) -> None:
+    """SIGKILL a worker while it runs a step: RabbitMQ redelivers the unacknowledged step to the
+    other worker, and the backfill still finishes."""
+    marker = tmp_path / "gamma-busy"
+    slow = tmp_path / "slow-ffmpeg"
+    slow.write_text(MARKED_SLOW_FFMPEG.format(marker=marker, ffmpeg=ffmpeg_binary()))
+    slow.chmod(0o755)
+    cluster.kill("beta")
+    gamma = cluster.start_worker("gamma", {"CLIP_PIPELINE_FFMPEG_BINARY": str(slow)})
+    cluster.wait_ready(settings)
+    generations = make_backfill(engine, file_server.root, tmp_path / "second", 3)
+    killed = threading.Event()
+    watcher = threading.Thread(target=_kill_when_marked, args=(cluster, "gamma", marker, killed), daemon=True)
+    watcher.start()
+    run_backfill(daemon, engine, generations, deadline_s=240)
+    watcher.join(timeout=5)
+    assert killed.is_set(), "gamma never started an FFmpeg step"
+    assert generation_statuses(engine, generations) == {"completed": 3}
+    alpha = cluster.workers["alpha"]
+    redelivered = [
+        step for step, nodes in _celery_workers_by_step(daemon.instance).items()
+        if any(gamma.node in n for n in nodes) and any(alpha.node in n for n in nodes)
+    ]
+    assert redelivered, "no step of the killed worker was delivered again to the other one"
