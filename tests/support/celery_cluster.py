@@ -74,6 +74,7 @@ class Worker:
     home: Path
     process: subprocess.Popen
     pids: set[int] = field(default_factory=set)  # the worker and its pool processes
+    killed: bool = False
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -103,14 +104,14 @@ class Cluster:
     def wait_ready(self, settings: Settings, timeout_s: float = 60) -> None:
         """Until every started worker answers a ping over the broker; then note their processes."""
         app = celery_app(settings)
-        wanted = {f"{w.node}@{socket.gethostname()}" for w in self.workers.values() if w.alive()}
+        wanted = {f"{w.node}@{socket.gethostname()}" for w in self.workers.values() if not w.killed}
         deadline = time.monotonic() + timeout_s
         while True:
             answered = {name for reply in app.control.ping(timeout=0.5) for name in reply}
             if wanted <= answered:
                 break
             for worker in self.workers.values():
-                assert worker.alive(), f"worker {worker.name} exited: {self.log_tail(worker)}"
+                assert worker.killed or worker.alive(), f"worker {worker.name} exited: {self.log_tail(worker)}"
             assert time.monotonic() < deadline, f"workers not ready: {wanted - answered}"
         for worker in self.workers.values():
             if worker.alive():
@@ -119,6 +120,7 @@ class Cluster:
     def kill(self, name: str) -> None:
         """As if the host died: SIGKILL the worker and its pool, no chance to finish or ack."""
         worker = self.workers[name]
+        worker.killed = True
         os.killpg(worker.process.pid, signal.SIGKILL)
         worker.process.wait()
 
