@@ -21,6 +21,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from clip_pipeline.api import create_app
 from clip_pipeline.db.engine import get_engine
 from clip_pipeline.defs.clips.sensors import selected_clips_sensor
 from clip_pipeline.defs.local_daemon import LocalDaemon, dagster_instance
@@ -30,6 +31,8 @@ from clip_pipeline.providers import get_provider
 from clip_pipeline.services import requests
 from clip_pipeline.services.generations import follow_provider_tasks
 from clip_pipeline.settings import Settings, get_settings, reset_settings_cache
+from clip_pipeline.simulators.core import RunningServer
+from clip_pipeline.simulators.providers import start_provider_simulators
 from clip_pipeline.storage import get_store
 from clip_pipeline.storage.file_server import start_file_server
 from tests.conftest import REPO_ROOT
@@ -294,3 +297,36 @@ def test_runs_killed_mid_export_and_mid_finalize_recover_without_a_second_provid
     assert generation["finalize_attempts"] == 2
     assert abs(generation["final_duration_ms"] - 2_200) <= 1.0
     assert len(_provider_tasks(pipeline)) == 1
+
+
+def test_a_kling_callback_through_the_api_finishes_a_generation_without_polling(pipeline, monkeypatch):
+    api_port, kling_port = _free_port(), _free_port()
+    for key, value in {
+        "CLIP_PIPELINE_API_KEY": "test-api-key-" + "x" * 20,
+        "CLIP_PIPELINE_CALLBACK_BASE_URL": f"http://127.0.0.1:{api_port}",
+        "CLIP_PIPELINE_KLING_BASE_URL": f"http://127.0.0.1:{kling_port}",
+        "CLIP_PIPELINE_KLING_ACCESS_KEY": "e2e-access",
+        "CLIP_PIPELINE_KLING_SECRET_KEY": "e2e-secret-" + "y" * 20,
+        # no poll for an hour: only the callback can tell the pipeline the task is done
+        "CLIP_PIPELINE_PROVIDER_POLL_INTERVAL_S": "3600",
+    }.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    settings = get_settings()
+    api = RunningServer(create_app(settings), port=api_port)
+    try:
+        with start_provider_simulators(settings, {"kling": kling_port}):
+            rows = make_timeline(pipeline.engine, f"cloudflare:{SOURCE_UID}", [(1_000, 3_400)], asset_duration_ms=6_000)
+            generation_id = requests.request_generation(
+                pipeline.engine, rows.clip_ids[0], provider="kling", task_type="lip_sync",
+                spec=requests.ExportSpec(resolution="original"),
+            )["id"]
+            pipeline.run_until(lambda: pipeline.generation(generation_id)["status"] in ("completed", "failed"))
+    finally:
+        api.stop()
+    generation = pipeline.generation(generation_id)
+    assert generation["status"] == "completed", generation["error_message"]
+    assert generation["provider_callback"]["data"]["task_status"] == "succeed"
+    assert generation["task_id"].endswith(generation["provider_callback"]["data"]["task_id"])
+    assert abs(generation["final_duration_ms"] - 2_400) <= 1.0
+    assert generation["provider_duration_ms"] > 2_400
