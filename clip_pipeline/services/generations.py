@@ -25,6 +25,7 @@ from clip_pipeline.providers.base import (
     TaskState,
 )
 from clip_pipeline.providers.kling import state_from_callback as kling_state_from_callback
+from clip_pipeline.providers.planning import plan_generation
 
 ProviderFactory = Callable[[str], Provider]
 
@@ -116,8 +117,9 @@ def submit_generation(
     limit = provider.capabilities.max_concurrency
     if limit and _running_count(engine, row["provider"]) >= limit:
         return SubmitOutcome(generation_id, row["provider"], "pending", None, f"{row['provider']} is at its concurrency limit ({limit})")
-    _update(engine, generation_id, submit_intent_at=datetime.now(timezone.utc), attempts=row["attempts"] + 1)
     try:
+        _check_limits(provider, row)
+        _update(engine, generation_id, submit_intent_at=datetime.now(timezone.utc), attempts=row["attempts"] + 1)
         task_id = provider.submit(_generation_input(row, callback_base_url))
     except RetryableProviderError as exc:
         # the provider answered: no task was created, so the intent is void
@@ -127,6 +129,18 @@ def submit_generation(
         _update(engine, generation_id, status="failed", error_message=str(exc), submit_intent_at=None, credits_used=0)
         return SubmitOutcome(generation_id, row["provider"], "failed", None, str(exc))
     return _record_task(engine, row, task_id, None)
+
+
+def _check_limits(provider: Provider, row: RowMapping) -> None:
+    """Refuse here, with the limit named, what the provider would refuse remotely: inputs below its
+    minimum and clips longer than one task takes (`clip-pipeline generate` pads and splits those)."""
+    plan = plan_generation(provider.capabilities, row["expected_duration_ms"], row["task_type"], allow_padding=False)
+    if len(plan.pieces) > 1:
+        longest = max(provider.capabilities.limits_for(row["task_type"]).durations_s)
+        raise PermanentProviderError(
+            f"{row['provider']}: the clip lasts {row['expected_duration_ms']} ms, longer than the {longest} s one "
+            f"{row['task_type']} task covers; shorten the clip or run `clip-pipeline generate`, which splits it"
+        )
 
 
 def _record_task(engine: Engine, row: RowMapping, task_id: str, detail: str | None) -> SubmitOutcome:
