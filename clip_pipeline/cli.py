@@ -32,17 +32,17 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Create and inspect the database schema.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+app.add_typer(db_app, name="db", rich_help_panel="Tools")
 simulate_app = typer.Typer(
     help="Serve a provider's API on loopback (auth, statuses, real videos, injectable faults).",
     no_args_is_help=True,
 )
-app.add_typer(simulate_app, name="simulate")
+app.add_typer(simulate_app, name="simulate", rich_help_panel="Servers")
 shots_app = typer.Typer(help="Detect the shots of a source asset and split clips at them.", no_args_is_help=True)
-app.add_typer(shots_app, name="shots")
+app.add_typer(shots_app, name="shots", rich_help_panel="Tools")
 
 media_app = typer.Typer(help="Cut exact clips, fit AI results to a duration, probe media.", no_args_is_help=True)
-app.add_typer(media_app, name="media")
+app.add_typer(media_app, name="media", rich_help_panel="Tools")
 
 console = Console(stderr=True)
 
@@ -119,7 +119,7 @@ for _name in ("kling", "veo", "runway"):
     simulate_app.command(_name)(_simulate_command(_name))
 
 
-@app.command("generate")
+@app.command("generate", rich_help_panel="Tools")
 def generate_command(
     provider: str = typer.Option(..., help="kling, veo, runway or local."),
     task_type: str = typer.Option(..., help="background_replace, scene_generate or lip_sync."),
@@ -151,7 +151,7 @@ def generate_command(
     print_json(dataclasses.asdict(result))
 
 
-@app.command("serve-files")
+@app.command("serve-files", rich_help_panel="Servers")
 def serve_files_command(
     host: str | None = typer.Option(None, help="Bind address (default: settings.file_server_host)."),
     port: int | None = typer.Option(None, help="Port (default: settings.file_server_port)."),
@@ -208,7 +208,7 @@ def db_url_command(
         )
 
 
-@app.command("select")
+@app.command("select", rich_help_panel="Pipeline")
 def select_command(
     clip_ids: list[str] = typer.Argument(..., help="Clip ids to export (and enhance, with --provider)."),
     provider: str | None = typer.Option(None, help="kling, veo, runway or local: also ask for AI enhancement."),
@@ -241,7 +241,7 @@ def select_command(
     )
 
 
-@app.command("status")
+@app.command("status", rich_help_panel="Pipeline")
 def status_command(clip_id: str | None = typer.Argument(None, help="One clip; default: every clip with requests.")) -> None:
     """Show where each clip stands: export and generations."""
     from rich.table import Table
@@ -263,7 +263,7 @@ def status_command(clip_id: str | None = typer.Argument(None, help="One clip; de
     print_json({"clips": statuses})
 
 
-@app.command("ui")
+@app.command("ui", rich_help_panel="Pipeline")
 def ui_command(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on the same database, with the file server."""
     import subprocess
@@ -287,7 +287,7 @@ def ui_command(port: int = typer.Option(3000, help="Port of the Dagster UI.")) -
             files.stop()
 
 
-@app.command("worker")
+@app.command("worker", rich_help_panel="Servers")
 def worker_command(
     name: str = typer.Option(None, help="Worker name (NAME@host); default: clip-<pid>."),
     concurrency: int = typer.Option(os.cpu_count() or 1, help="Steps this worker runs at once."),
@@ -299,7 +299,7 @@ def worker_command(
     start_worker(get_settings(), name or f"clip-{os.getpid()}", concurrency, loglevel)
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel="Pipeline")
 def demo_command(
     timeout: float = typer.Option(900.0, help="Give up after this many seconds."),
     summary: Path = typer.Option(Path("demo-summary.json"), help="Where to write the JSON summary."),
@@ -345,7 +345,7 @@ def shots_split_command(clip_id: str = typer.Argument(..., help="Timeline clip i
     )
 
 
-@app.command("serve-api")
+@app.command("serve-api", rich_help_panel="Servers")
 def serve_api_command(
     host: str = typer.Option(None, help="Bind address (default: CLIP_PIPELINE_API_HOST)."),
     port: int = typer.Option(None, help="Port (default: CLIP_PIPELINE_API_PORT)."),

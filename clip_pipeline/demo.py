@@ -65,14 +65,25 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _port_or_free(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            return _free_port()
+    return preferred
+
+
 def _configure_loopback_services() -> dict[str, int]:
-    """Point every external service at loopback stand-ins, for this process only."""
-    ports = {name: _free_port() for name in ("files", "cdn", "kling", "veo", "runway")}
+    """Point every external service at loopback stand-ins, for this process only. The file server
+    keeps its configured port when free, so `clip-pipeline serve-files` (and `make ui`) serve the
+    summary's URLs again after the demo."""
+    ports = {name: _free_port() for name in ("cdn", "kling", "veo", "runway")}
+    ports["files"] = _port_or_free(get_settings().file_server_port)
     os.environ.update(
         {
             "CLIP_PIPELINE_STORAGE_BACKEND": "local",
             "CLIP_PIPELINE_FILE_SERVER_PORT": str(ports["files"]),
-            "CLIP_PIPELINE_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['files']}",
             "CLIP_PIPELINE_CLOUDFLARE_STREAM_BASE": f"http://127.0.0.1:{ports['cdn']}",
             "CLIP_PIPELINE_KLING_BASE_URL": f"http://127.0.0.1:{ports['kling']}",
             "CLIP_PIPELINE_VEO_BASE_URL": f"http://127.0.0.1:{ports['veo']}",
@@ -84,7 +95,8 @@ def _configure_loopback_services() -> dict[str, int]:
             "CLIP_PIPELINE_PROVIDER_POLL_INTERVAL_S": "1",
         }
     )
-    os.environ.pop("CLIP_PIPELINE_CALLBACK_BASE_URL", None)
+    for name in ("CLIP_PIPELINE_CALLBACK_BASE_URL", "CLIP_PIPELINE_PUBLIC_BASE_URL", "CLIP_PIPELINE_FILE_SERVER_HOST"):
+        os.environ.pop(name, None)
     reset_settings_cache()
     return ports
 
@@ -190,6 +202,7 @@ def run_demo(console: Console, *, timeout_s: float = 900.0, summary_path: Path =
     _print_summary(console, rows)
     summary_path.write_text(json.dumps([asdict(r) for r in rows], indent=2))
     console.print(f"summary written to {summary_path.resolve()}")
+    console.print(f"the URLs are served again by: clip-pipeline serve-files --port {ports['files']}")
     console.print("see the runs, partitions and checks in the UI: make ui")
     return rows
 

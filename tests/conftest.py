@@ -123,3 +123,7 @@ def empty_database_url(pg_server_url) -> str:
     yield test_db.database_on(pg_server_url, name)
     db_engine._engine_for.cache_clear()
     test_db.drop_database(pg_server_url, name)
+
+
+# the end-to-end pipeline fixture (HLS source, local store, Dagster on the test database)
+from tests.support.pipeline import pipeline  # noqa: E402,F401

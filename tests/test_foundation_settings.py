@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from clip_pipeline.settings import Settings
 
 
@@ -32,3 +34,11 @@ def test_secrets_never_appear_in_repr_or_dump(monkeypatch):
     assert "kling-very-secret" not in printed
     assert "db-very-secret" not in printed
     assert settings.kling_secret_key.get_secret_value() == "kling-very-secret"
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [
+        f"CLIP_PIPELINE_{name.upper()}" for name in Settings.model_fields if f"`CLIP_PIPELINE_{name.upper()}`" not in readme
+    ]
+    assert not missing, f"document these in the README's Configuration table: {missing}"

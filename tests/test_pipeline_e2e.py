@@ -8,130 +8,28 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from datetime import timedelta
-from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 
 import dagster as dg
-import pytest
 import sqlalchemy as sa
 
-from clip_pipeline.db.engine import get_engine
+from clip_pipeline.api import create_app
 from clip_pipeline.defs.clips.sensors import selected_clips_sensor
-from clip_pipeline.defs.local_daemon import LocalDaemon, dagster_instance
 from clip_pipeline.media.ffmpeg import ffmpeg_binary
 from clip_pipeline.media.probe import measure_durations
 from clip_pipeline.providers import get_provider
 from clip_pipeline.services import requests
 from clip_pipeline.services.generations import follow_provider_tasks
-from clip_pipeline.settings import Settings, get_settings, reset_settings_cache
-from clip_pipeline.storage import get_store
-from clip_pipeline.storage.file_server import start_file_server
+from clip_pipeline.settings import get_settings, reset_settings_cache
+from clip_pipeline.simulators.core import RunningServer
+from clip_pipeline.simulators.providers import start_provider_simulators
 from tests.conftest import REPO_ROOT
-from tests.support.media import (
-    SourceSpec,
-    audio_offset_ms,
-    check_exact_clip,
-    decode_audio,
-    decoded_source,
-    make_hls,
-    make_source,
-)
+from tests.support.media import audio_offset_ms, check_exact_clip, decode_audio, decoded_source
+from tests.support.pipeline import SOURCE_UID, Pipeline, download, free_port, provider_tasks
 from tests.support.timeline import make_timeline
-
-SOURCE = SourceSpec("e2e", fps=Fraction(25), sample_rate=48000, channels=2, gop=50, duration_s=6.0)
-SOURCE_UID = "rec42"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Pipeline:
-    settings: Settings
-    engine: sa.Engine
-    daemon: LocalDaemon
-    source_mp4: Path
-    playlist: Path  # the HLS rendition served as cloudflare:<uid>; clips are exact against it
-    env: dict[str, str]
-
-    def run_until(self, done, step=None, deadline_s: float = 240.0) -> None:
-        """Tick the sensors (or STEP), at a daemon's cadence, until done() holds or the deadline passes."""
-        deadline = time.monotonic() + deadline_s
-        while not done():
-            assert time.monotonic() < deadline, f"the pipeline did not get there in time: {self.snapshot()}"
-            (step or self.daemon.cycle)()
-            time.sleep(0.2)
-
-    def snapshot(self) -> list[dict]:
-        with self.engine.connect() as connection:
-            return [
-                dict(row)
-                for row in connection.execute(
-                    sa.text(
-                        "SELECT g.status, g.error_message, g.leased_until, g.finalize_attempts, e.status AS export_status,"
-                        " e.error_message AS export_error FROM clip_ai_generations g JOIN clip_exports e ON e.id = g.clip_export_id"
-                    )
-                ).mappings()
-            ]
-
-    def generation(self, generation_id) -> dict:
-        with self.engine.connect() as connection:
-            return dict(
-                connection.execute(
-                    sa.text("SELECT * FROM clip_ai_generations WHERE id = :id"), {"id": generation_id}
-                ).mappings().one()
-            )
-
-    def statuses(self, generation_ids) -> set[str]:
-        return {self.generation(g)["status"] for g in generation_ids}
-
-
-@pytest.fixture
-def pipeline(clip_env, file_server, tmp_path, monkeypatch) -> Pipeline:
-    port = _free_port()
-    env = {
-        **clip_env,
-        "CLIP_PIPELINE_STORAGE_BACKEND": "local",
-        "CLIP_PIPELINE_FILE_SERVER_PORT": str(port),
-        "CLIP_PIPELINE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "CLIP_PIPELINE_CLOUDFLARE_STREAM_BASE": file_server.base_url,
-        "CLIP_PIPELINE_PROVIDER_POLL_INTERVAL_S": "0.1",
-        "CLIP_PIPELINE_RETRY_DELAY_S": "0",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # restored after the test
-    monkeypatch.setenv("CLIP_PIPELINE_DAGSTER_PG_URL", "unset")
-    reset_settings_cache()
-    settings = get_settings()
-    files = start_file_server(settings, port=port)
-    source_mp4 = make_source(tmp_path / "source.mp4", SOURCE)
-    playlist = make_hls(source_mp4, file_server.root / SOURCE_UID / "manifest", segment_s=2.0)
-    playlist = playlist.rename(playlist.with_name("video.m3u8"))
-    engine = get_engine(clip_env["CLIP_PIPELINE_DATABASE_URL"])
-    from clip_pipeline.definitions import defs
-
-    daemon = LocalDaemon(defs, dagster_instance(settings.home, clip_env["CLIP_PIPELINE_DATABASE_URL"]))
-    yield Pipeline(settings, engine, daemon, source_mp4, playlist, env)
-    files.stop()
-
-
-def _provider_tasks(pipeline: Pipeline) -> list[Path]:
-    """The local provider's task folders (each one a paid task at a real provider)."""
-    return sorted((pipeline.settings.home / "local-provider").glob("local-*"))
-
-
-def _download(settings: Settings, bucket: str, key: str, dest: Path) -> Path:
-    return get_store(settings, bucket).download(key, dest)
 
 
 def test_three_task_types_flow_to_exact_finals_and_the_timeline(pipeline, tmp_path):
@@ -155,12 +53,12 @@ def test_three_task_types_flow_to_exact_finals_and_the_timeline(pipeline, tmp_pa
                 sa.text("SELECT * FROM clip_exports WHERE id = :id"), {"id": generation["clip_export_id"]}
             ).mappings().one()
         # the export and its separate audio: exact frames, durations and audio offset
-        video = _download(pipeline.settings, pipeline.settings.exports_bucket, export["storage_path"], tmp_path / f"{clip_id}.mp4")
-        audio = _download(pipeline.settings, pipeline.settings.exports_bucket, export["audio_storage_path"], tmp_path / f"{clip_id}.m4a")
+        video = download(pipeline.settings, pipeline.settings.exports_bucket, export["storage_path"], tmp_path / f"{clip_id}.mp4")
+        audio = download(pipeline.settings, pipeline.settings.exports_bucket, export["audio_storage_path"], tmp_path / f"{clip_id}.m4a")
         check_exact_clip(video, pipeline.playlist, start, end, audio_file=audio)
         assert export["status"] == "ready" and export["exactness_error_ms"] <= 1.0
         # the final: the clip's duration to the millisecond, and the clip's own audio at offset 0
-        final = _download(pipeline.settings, pipeline.settings.results_bucket, generation["final_storage_path"], tmp_path / f"{generation_id}.mp4")
+        final = download(pipeline.settings, pipeline.settings.results_bucket, generation["final_storage_path"], tmp_path / f"{generation_id}.mp4")
         report = measure_durations(final)
         assert report.has_video and report.has_audio
         assert report.max_error_ms(end - start) <= 1.0, report
@@ -206,10 +104,10 @@ def test_three_task_types_flow_to_exact_finals_and_the_timeline(pipeline, tmp_pa
         assert len(records) >= 3 and all(r.status.value == "SUCCEEDED" for r in records), (asset_key, records)
 
     # one provider task per generation; running the request job again adds nothing
-    assert len(_provider_tasks(pipeline)) == 3
+    assert len(provider_tasks(pipeline)) == 3
     job = pipeline.daemon.defs.resolve_job_def("clip_request_job")
     assert pipeline.daemon.execute(job, str(rows.clip_ids[0]))
-    assert len(_provider_tasks(pipeline)) == 3
+    assert len(provider_tasks(pipeline)) == 3
     with pipeline.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM clip_exports")).scalar_one() == 3
 
@@ -293,4 +191,37 @@ def test_runs_killed_mid_export_and_mid_finalize_recover_without_a_second_provid
     assert generation["status"] == "completed", generation["error_message"]
     assert generation["finalize_attempts"] == 2
     assert abs(generation["final_duration_ms"] - 2_200) <= 1.0
-    assert len(_provider_tasks(pipeline)) == 1
+    assert len(provider_tasks(pipeline)) == 1
+
+
+def test_a_kling_callback_through_the_api_finishes_a_generation_without_polling(pipeline, monkeypatch):
+    api_port, kling_port = free_port(), free_port()
+    for key, value in {
+        "CLIP_PIPELINE_API_KEY": "test-api-key-" + "x" * 20,
+        "CLIP_PIPELINE_CALLBACK_BASE_URL": f"http://127.0.0.1:{api_port}",
+        "CLIP_PIPELINE_KLING_BASE_URL": f"http://127.0.0.1:{kling_port}",
+        "CLIP_PIPELINE_KLING_ACCESS_KEY": "e2e-access",
+        "CLIP_PIPELINE_KLING_SECRET_KEY": "e2e-secret-" + "y" * 24,
+        # no poll for an hour: only the callback can tell the pipeline the task is done
+        "CLIP_PIPELINE_PROVIDER_POLL_INTERVAL_S": "3600",
+    }.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    settings = get_settings()
+    api = RunningServer(create_app(settings), port=api_port)
+    try:
+        with start_provider_simulators(settings, {"kling": kling_port}):
+            rows = make_timeline(pipeline.engine, f"cloudflare:{SOURCE_UID}", [(1_000, 3_400)], asset_duration_ms=6_000)
+            generation_id = requests.request_generation(
+                pipeline.engine, rows.clip_ids[0], provider="kling", task_type="lip_sync",
+                spec=requests.ExportSpec(resolution="original"),
+            )["id"]
+            pipeline.run_until(lambda: pipeline.generation(generation_id)["status"] in ("completed", "failed"))
+    finally:
+        api.stop()
+    generation = pipeline.generation(generation_id)
+    assert generation["status"] == "completed", generation["error_message"]
+    assert generation["provider_callback"]["data"]["task_status"] == "succeed"
+    assert generation["task_id"].endswith(generation["provider_callback"]["data"]["task_id"])
+    assert abs(generation["final_duration_ms"] - 2_400) <= 1.0
+    assert generation["provider_duration_ms"] > 2_400

@@ -66,7 +66,7 @@ def test_rows_no_longer_pending_advance_the_cursor_but_request_nothing(engine):
     assert scheduling.new_requests(engine, found.cursor, 100).rows_read == 0
 
 
-def test_abandoned_exports_and_stalled_generations_are_retried(engine):
+def test_abandoned_and_stale_exports_are_retried(engine):
     rows = make_timeline(engine, "https://cdn.example/a.mp4", [(0, 1_000), (1_000, 2_000), (2_000, 3_000)])
     abandoned, stalled, fresh = (str(c) for c in rows.clip_ids)
     requests.select_clips(engine, [abandoned, fresh])
@@ -89,8 +89,9 @@ def test_abandoned_exports_and_stalled_generations_are_retried(engine):
         connection.execute(sa.text("UPDATE clip_ai_generations SET updated_at = now() - interval '2 minutes'"))
         connection.execute(sa.text("ALTER TABLE clip_exports ENABLE TRIGGER clip_exports_updated_at"))
         connection.execute(sa.text("ALTER TABLE clip_ai_generations ENABLE TRIGGER clip_ai_generations_updated_at"))
-    # untouched for two minutes: stale after one minute, not after five (a passed lease always is)
-    assert set(scheduling.clips_needing_retry(engine, 100, timedelta(minutes=1))) == {abandoned, stalled, fresh}
+    # untouched for two minutes: stale after one minute, not after five (a passed lease always is);
+    # the stalled generation waits for a provider slot, which is not an export retry
+    assert set(scheduling.clips_needing_retry(engine, 100, timedelta(minutes=1))) == {abandoned, fresh}
     assert set(scheduling.clips_needing_retry(engine, 100, timedelta(minutes=5))) == {abandoned}
 
 
@@ -139,3 +140,24 @@ def test_temp_cleanup_removes_only_stale_entries(tmp_path):
     assert set(removed) == {stale_dir, stale_file}
     assert fresh.exists() and not stale_dir.exists() and not stale_file.exists()
     assert remove_stale_temp_files(tmp_path / "missing") == []
+
+
+def test_waiting_generations_are_requested_as_their_provider_frees_slots(engine):
+    rows = make_timeline(engine, "https://cdn.example/a.mp4", [(i * 1_000, i * 1_000 + 1_000) for i in range(5)])
+    clips = [str(c) for c in rows.clip_ids]
+    for clip in clips:
+        requests.request_generation(engine, clip, provider="local", task_type="lip_sync")
+    requests.request_generation(engine, clips[0], provider="kling", task_type="scene_generate")
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE clip_exports SET status = 'ready', storage_path = 'k', duration_ms = 1000"))
+        # clips 0 and 1 already run on the local provider
+        connection.execute(
+            sa.text("UPDATE clip_ai_generations SET status = 'processing', task_id = 't' || seq"
+                    " WHERE provider = 'local' AND source_clip_id = ANY(CAST(:c AS uuid[]))"),
+            {"c": clips[:2]},
+        )
+    assert set(scheduling.pending_providers(engine)) == {"local", "kling"}
+    # local: 3 slots, 2 taken -> the oldest waiting clip; kling: 1 free slot -> its clip
+    assert set(scheduling.clips_with_free_provider_slots(engine, {"local": 3, "kling": 1})) == {clips[2], clips[0]}
+    assert set(scheduling.clips_with_free_provider_slots(engine, {"local": 5})) == set(clips[2:])
+    assert scheduling.clips_with_free_provider_slots(engine, {"local": 2}) == []

@@ -24,6 +24,8 @@ from clip_pipeline.providers.base import (
     RetryableProviderError,
     TaskState,
 )
+from clip_pipeline.providers.kling import state_from_callback as kling_state_from_callback
+from clip_pipeline.providers.planning import plan_generation
 
 ProviderFactory = Callable[[str], Provider]
 
@@ -115,8 +117,9 @@ def submit_generation(
     limit = provider.capabilities.max_concurrency
     if limit and _running_count(engine, row["provider"]) >= limit:
         return SubmitOutcome(generation_id, row["provider"], "pending", None, f"{row['provider']} is at its concurrency limit ({limit})")
-    _update(engine, generation_id, submit_intent_at=datetime.now(timezone.utc), attempts=row["attempts"] + 1)
     try:
+        _check_limits(provider, row)
+        _update(engine, generation_id, submit_intent_at=datetime.now(timezone.utc), attempts=row["attempts"] + 1)
         task_id = provider.submit(_generation_input(row, callback_base_url))
     except RetryableProviderError as exc:
         # the provider answered: no task was created, so the intent is void
@@ -128,6 +131,18 @@ def submit_generation(
     return _record_task(engine, row, task_id, None)
 
 
+def _check_limits(provider: Provider, row: RowMapping) -> None:
+    """Refuse here, with the limit named, what the provider would refuse remotely: inputs below its
+    minimum and clips longer than one task takes (`clip-pipeline generate` pads and splits those)."""
+    plan = plan_generation(provider.capabilities, row["expected_duration_ms"], row["task_type"], allow_padding=False)
+    if len(plan.pieces) > 1:
+        longest = max(provider.capabilities.limits_for(row["task_type"]).durations_s)
+        raise PermanentProviderError(
+            f"{row['provider']}: the clip lasts {row['expected_duration_ms']} ms, longer than the {longest} s one "
+            f"{row['task_type']} task covers; shorten the clip or run `clip-pipeline generate`, which splits it"
+        )
+
+
 def _record_task(engine: Engine, row: RowMapping, task_id: str, detail: str | None) -> SubmitOutcome:
     _update(
         engine,
@@ -135,6 +150,7 @@ def _record_task(engine: Engine, row: RowMapping, task_id: str, detail: str | No
         task_id=task_id,
         status="processing",
         submitted_at=datetime.now(timezone.utc),
+        last_polled_at=datetime.now(timezone.utc),  # a submission is the first look at the task
         submit_intent_at=None,
         progress=0,
     )
@@ -215,14 +231,43 @@ def poll_generation(engine: Engine, row: RowMapping, provider: Provider) -> Poll
     return apply_task_state(engine, row, state)
 
 
+# Providers that POST task states to our callback URL, and how to read what they send.
+CALLBACK_READERS = {"kling": kling_state_from_callback}
+
+
+def apply_callbacks(engine: Engine) -> list[PollOutcome]:
+    """Record the task states providers sent to the API's callback endpoint since the last look."""
+    with engine.connect() as connection:
+        rows = list(
+            connection.execute(
+                sa.text(
+                    "SELECT * FROM clip_ai_generations WHERE status = 'processing' AND task_id IS NOT NULL"
+                    " AND provider = ANY(:providers) AND provider_callback_at IS NOT NULL"
+                    " AND provider_callback_at > coalesce(last_polled_at, '-infinity') ORDER BY seq"
+                ),
+                {"providers": list(CALLBACK_READERS)},
+            ).mappings()
+        )
+    outcomes = []
+    for row in rows:
+        try:
+            state = CALLBACK_READERS[row["provider"]](row["provider_callback"], row["task_id"])
+        except PermanentProviderError as exc:
+            _update(engine, row["id"], last_polled_at=datetime.now(timezone.utc), error_message=str(exc))
+            continue
+        outcomes.append(apply_task_state(engine, row, state))
+    return outcomes
+
+
 def follow_provider_tasks(
     engine: Engine,
     providers: ProviderFactory,
     per_provider: dict[str, int],
     min_interval: timedelta = timedelta(seconds=10),
 ) -> list[PollOutcome]:
-    """Poll the processing generations (within each provider's per-tick budget) and record progress."""
-    return [
+    """Take in provider callbacks, then poll the processing generations (within each provider's
+    per-tick budget), recording progress and results."""
+    return apply_callbacks(engine) + [
         poll_generation(engine, row, providers(row["provider"]))
         for row in generations_to_poll(engine, per_provider, min_interval)
     ]

@@ -77,22 +77,56 @@ def new_requests(engine: Engine, cursor: RequestCursor, batch_size: int) -> NewR
 
 
 def clips_needing_retry(engine: Engine, limit: int, stale_after: timedelta) -> list[str]:
-    """Clips whose work stalled: an export abandoned in processing (lease passed) or left pending
-    (its run failed), or a generation still pending after its export became ready (it waited for
-    a provider slot). `stale_after` is how long a row must have been untouched."""
+    """Clips whose export stalled: abandoned in processing (lease passed) or left pending (its run
+    failed). `stale_after` is how long a pending row must have been untouched."""
     with engine.connect() as connection:
         return [
             str(clip_id)
             for clip_id in connection.execute(
                 sa.text(
-                    "SELECT clip_id FROM clip_exports WHERE (status = 'processing' AND leased_until < now())"
-                    " OR (status = 'pending' AND updated_at < now() - make_interval(secs => :stale))"
-                    " UNION SELECT g.source_clip_id FROM clip_ai_generations g"
-                    " JOIN clip_exports e ON e.id = g.clip_export_id WHERE g.status = 'pending'"
-                    " AND e.status = 'ready' AND g.updated_at < now() - make_interval(secs => :stale)"
-                    " AND e.updated_at < now() - make_interval(secs => :stale) LIMIT :n"
+                    "SELECT DISTINCT clip_id FROM clip_exports WHERE (status = 'processing' AND leased_until < now())"
+                    " OR (status = 'pending' AND updated_at < now() - make_interval(secs => :stale)) LIMIT :n"
                 ),
                 {"n": limit, "stale": stale_after.total_seconds()},
+            ).scalars()
+        ]
+
+
+def pending_providers(engine: Engine) -> list[str]:
+    """Providers that have generations waiting for submission with their export ready."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                sa.text(
+                    "SELECT DISTINCT g.provider FROM clip_ai_generations g JOIN clip_exports e"
+                    " ON e.id = g.clip_export_id WHERE g.status = 'pending' AND e.status = 'ready'"
+                )
+            ).scalars()
+        )
+
+
+def clips_with_free_provider_slots(engine: Engine, capacities: dict[str, int]) -> list[str]:
+    """Clips whose oldest waiting generations fit in their provider's free slots right now
+    (capacity minus the tasks it is running): a slot freed by a finished task is used at once."""
+    if not capacities:
+        return []
+    with engine.connect() as connection:
+        return [
+            str(clip_id)
+            for clip_id in connection.execute(
+                sa.text(
+                    "WITH caps AS (SELECT * FROM unnest(CAST(:providers AS text[]), CAST(:caps AS int[]))"
+                    " AS c(provider, capacity)),"
+                    " running AS (SELECT provider, count(*) AS n FROM clip_ai_generations"
+                    " WHERE status = 'processing' GROUP BY provider),"
+                    " waiting AS (SELECT g.provider, g.source_clip_id, row_number() OVER"
+                    " (PARTITION BY g.provider ORDER BY g.seq) AS rank FROM clip_ai_generations g"
+                    " JOIN clip_exports e ON e.id = g.clip_export_id"
+                    " WHERE g.status = 'pending' AND e.status = 'ready')"
+                    " SELECT DISTINCT w.source_clip_id FROM waiting w JOIN caps c USING (provider)"
+                    " LEFT JOIN running r USING (provider) WHERE w.rank <= c.capacity - coalesce(r.n, 0)"
+                ),
+                {"providers": list(capacities), "caps": list(capacities.values())},
             ).scalars()
         ]
 

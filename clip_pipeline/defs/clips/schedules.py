@@ -40,8 +40,10 @@ def expiry_cleanup_job():
 
 
 temp_cleanup_schedule = dg.ScheduleDefinition(
+    name="temp_cleanup_schedule",
     job=temp_cleanup_job, cron_schedule="0 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING
 )
 expiry_cleanup_schedule = dg.ScheduleDefinition(
+    name="expiry_cleanup_schedule",
     job=expiry_cleanup_job, cron_schedule="30 3 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
 )

@@ -9,6 +9,7 @@ import dagster as dg
 from clip_pipeline.defs.clips.jobs import clip_finalize_job, clip_request_job
 from clip_pipeline.defs.clips.partitions import clip_partitions
 from clip_pipeline.defs.resources import DatabaseResource, SettingsResource
+from clip_pipeline.errors import ClipPipelineError
 from clip_pipeline.providers import get_provider
 from clip_pipeline.services import generations as generation_service
 from clip_pipeline.services import scheduling
@@ -22,6 +23,17 @@ POLLS_PER_TICK = {"kling": 20, "veo": 5, "runway": 20, "local": 100}
 def _retry_bucket(retry_delay_s: float) -> int:
     """Retry run keys change once per retry delay, so a stalled clip is re-requested at most that often."""
     return int(time.time() // max(retry_delay_s, 1.0))
+
+
+def _capacities(engine, settings) -> dict[str, int]:
+    """Concurrency limit of each provider that has generations waiting."""
+    capacities = {}
+    for name in scheduling.pending_providers(engine):
+        try:
+            capacities[name] = get_provider(name, settings).capabilities.max_concurrency
+        except ClipPipelineError:  # not configured: its generations fail at submission instead
+            capacities[name] = 1
+    return capacities
 
 
 @dg.sensor(
@@ -40,7 +52,12 @@ def selected_clips_sensor(
     retries = [
         c for c in scheduling.clips_needing_retry(engine, REQUEST_BATCH, stale_after) if c not in found.clip_ids
     ]
-    wanted = found.clip_ids + retries
+    submits = [
+        c
+        for c in scheduling.clips_with_free_provider_slots(engine, _capacities(engine, settings))
+        if c not in found.clip_ids and c not in retries
+    ]
+    wanted = found.clip_ids + retries + submits
     if not wanted and found.cursor == cursor:
         return dg.SkipReason("no new clip requests")
     existing = set(context.instance.get_dynamic_partitions(clip_partitions.name))
@@ -49,6 +66,9 @@ def selected_clips_sensor(
     run_requests = [dg.RunRequest(partition_key=key, run_key=f"request:{key}:{marker}") for key in found.clip_ids]
     bucket = _retry_bucket(settings.retry_delay_s)
     run_requests += [dg.RunRequest(partition_key=key, run_key=f"retry:{key}:{bucket}") for key in retries]
+    # a generation that waited for a provider slot: at most one submit run per clip every 5 s
+    slot_bucket = int(time.time() // 5)
+    run_requests += [dg.RunRequest(partition_key=key, run_key=f"submit:{key}:{slot_bucket}") for key in submits]
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[clip_partitions.build_add_request(new_keys)] if new_keys else [],

@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from clip_pipeline.defs.resources import DatabaseResource
 from clip_pipeline.defs.shots.assets import shot_segments, source_assets
 
-defs = dg.Definitions(assets=[shot_segments], resources={"database": DatabaseResource()})
+defs = dg.Definitions(assets=[shot_segments])
 
 __all__ = ["defs", "shot_segments", "source_assets"]
