@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import sys
 import tempfile
 import time
@@ -27,14 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _configure(home: Path, provider_size: str) -> dict[str, int]:
-    ports = {"files": _free_port(), "cdn": _free_port()}
+    from clip_pipeline.simulators.loopback import free_port
+
+    ports = {"files": free_port(), "cdn": free_port()}
     os.environ.update(
         {
             "CLIP_PIPELINE_HOME": str(home),
@@ -155,7 +150,7 @@ def main() -> None:
         print(f"{args.clips} clips at {args.size}, {clip_seconds:.1f} clip-seconds, {os.cpu_count()} cores")
         try:
             if not args.pipeline_only:
-                loop_s = run_loop(f"cloudflare:bench", ranges, settings, work)
+                loop_s = run_loop("cloudflare:bench", ranges, settings, work)
                 print(f"loop:     {loop_s:7.1f} s  {args.clips / loop_s * 60:6.1f} clips/min")
             pipe_s, counts = run_pipeline("bench", ranges, engine, url, settings)
             print(f"pipeline: {pipe_s:7.1f} s  {args.clips / pipe_s * 60:6.1f} clips/min  final states {counts}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from clip_pipeline.services import requests
 from clip_pipeline.services.status import clip_statuses, generation_states
 from clip_pipeline.settings import get_settings, reset_settings_cache
 from clip_pipeline.simulators.cdn import serve_directory
+from clip_pipeline.simulators.loopback import free_port, port_or_free
 
 SOURCE_SECONDS = 20.0
 
@@ -59,27 +59,12 @@ class DemoRow:
     error: str | None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _port_or_free(preferred: int) -> int:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", preferred))
-        except OSError:
-            return _free_port()
-    return preferred
-
-
 def _configure_loopback_services() -> dict[str, int]:
     """Point every external service at loopback stand-ins, for this process only. The file server
     keeps its configured port when free, so `clip-pipeline serve-files` (and `make ui`) serve the
     summary's URLs again after the demo."""
-    ports = {name: _free_port() for name in ("cdn", "kling", "veo", "runway")}
-    ports["files"] = _port_or_free(get_settings().file_server_port)
+    ports = {name: free_port() for name in ("cdn", "kling", "veo", "runway")}
+    ports["files"] = port_or_free(get_settings().file_server_port)
     os.environ.update(
         {
             "CLIP_PIPELINE_STORAGE_BACKEND": "local",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from fastapi.testclient import TestClient
 from clip_pipeline.api import create_app
 from clip_pipeline.errors import ConfigurationError
 from clip_pipeline.services import shots
+from clip_pipeline.simulators.loopback import free_port
 from clip_pipeline.settings import Settings, reset_settings_cache
 from tests.conftest import REPO_ROOT
 from tests.support.generations import make_generation
@@ -81,9 +81,7 @@ def test_the_api_does_not_exist_without_a_key(cli):
 
 
 def test_serve_api_serves_the_app(clip_env, engine):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, **clip_env, "CLIP_PIPELINE_API_KEY": API_KEY, "PYTHONPATH": str(REPO_ROOT)}
     server = subprocess.Popen(
         [sys.executable, "-m", "clip_pipeline", "serve-api", "--port", str(port)],

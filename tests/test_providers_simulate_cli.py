@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,14 +11,9 @@ import httpx
 from clip_pipeline.providers.base import GenerationInput
 from clip_pipeline.providers.runway import RunwayProvider
 from tests.conftest import REPO_ROOT, run_cli
+from clip_pipeline.simulators.loopback import free_port
 from tests.support.provider_fixtures import wait_finished, wait_for
 from tests.support.provider_sims import SECRETS, provider_settings
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_simulate_runway_serves_the_api(tmp_path):

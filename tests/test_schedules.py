@@ -84,6 +84,9 @@ def test_expiry_job_deletes_expired_exports_and_uploads_cached_files(clip_env, e
     assert pending[0] is False and pending[1]
 
 
-def test_schedule_ticks_request_their_jobs():
-    context = dg.build_schedule_context()
-    assert isinstance(temp_cleanup_schedule.evaluate_tick(context).run_requests[0], dg.RunRequest)
+def test_each_schedule_runs_its_cleanup_job_and_starts_on():
+    assert temp_cleanup_schedule.job_name == temp_cleanup_job.name
+    assert expiry_cleanup_schedule.job_name == expiry_cleanup_job.name
+    for schedule in (temp_cleanup_schedule, expiry_cleanup_schedule):
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        assert len(schedule.evaluate_tick(dg.build_schedule_context()).run_requests) == 1

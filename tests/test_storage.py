@@ -18,6 +18,7 @@ import pytest
 
 from clip_pipeline.errors import ConfigurationError
 from clip_pipeline.settings import Settings
+from clip_pipeline.simulators.loopback import free_port
 from clip_pipeline.storage import (
     InvalidKey,
     ObjectExists,
@@ -278,7 +279,7 @@ def test_serve_files_command_serves_signed_urls(clip_env, tmp_path):
 
     from tests.conftest import REPO_ROOT
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **clip_env, "PYTHONPATH": str(REPO_ROOT), "CLIP_PIPELINE_FILE_SERVER_PORT": str(port)}
     settings = make_settings(Path(clip_env["CLIP_PIPELINE_HOME"]), file_server_port=port)
     store = get_store(settings, RESULTS)
@@ -307,14 +308,6 @@ def test_serve_files_on_a_busy_port_is_one_line_and_non_zero(tmp_path):
         handle.stop()
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "pick another --port" in result.stderr
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- Supabase specifics --------------------------------------------------------------------------
@@ -382,7 +375,7 @@ def test_supabase_errors_come_from_the_body_not_the_http_status(supabase_fake, t
 
 def test_supabase_unreachable_is_storage_unavailable(tmp_path):
     settings = make_settings(tmp_path / "home", storage_backend="supabase",
-                             supabase_url=f"http://127.0.0.1:{_free_port()}", supabase_key="k")
+                             supabase_url=f"http://127.0.0.1:{free_port()}", supabase_key="k")
     with pytest.raises(StorageUnavailable):
         get_store(settings, EXPORTS).exists("exports/a.mp4")
 

@@ -3,7 +3,6 @@ server, a migrated database with Dagster's storage in it, and a LocalDaemon tick
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,18 +14,13 @@ import sqlalchemy as sa
 from clip_pipeline.db.engine import get_engine
 from clip_pipeline.defs.local_daemon import LocalDaemon, dagster_instance
 from clip_pipeline.settings import Settings, get_settings, reset_settings_cache
+from clip_pipeline.simulators.loopback import free_port
 from clip_pipeline.storage import get_store
 from clip_pipeline.storage.file_server import start_file_server
 from tests.support.media import SourceSpec, make_hls, make_source
 
 SOURCE = SourceSpec("e2e", fps=Fraction(25), sample_rate=48000, channels=2, gop=50, duration_s=6.0)
 SOURCE_UID = "rec42"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
